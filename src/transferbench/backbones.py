@@ -1,0 +1,85 @@
+"""Backbone registry: every fact about a pretrained model lives in one table entry, as data."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import unknown_name
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Facts about one keras.applications backbone.
+
+    Attributes
+    ----------
+    name : registry name used on the command line and in results.
+    constructor : attribute of ``keras.applications`` that builds it.
+    module : ``keras.applications`` submodule whose ``preprocess_input`` defines its preprocessing.
+    preprocess : ``Preprocess`` layer mode equal to that ``preprocess_input``.
+    head : hidden layers of the seed's head after global average pooling, as (kind, value) pairs;
+        a Dense softmax over the classes always follows.
+    cut_after : last layer kept frozen when fine-tuning; every layer after it trains.
+    weights_file : ImageNet no-top file name in the Keras cache ({rows} = input rows Keras picks).
+    """
+
+    name: str
+    constructor: str
+    module: str
+    preprocess: str
+    head: tuple
+    cut_after: str
+    weights_file: str
+
+    def weights_file_for(self, input_size):
+        """The ImageNet file name Keras looks for at this input size."""
+        rows = input_size if input_size in (96, 128, 160, 192, 224) else 224
+        return self.weights_file.format(rows=rows)
+
+
+BACKBONES = {
+    spec.name: spec
+    for spec in (
+        BackboneSpec(
+            name="vgg16",
+            constructor="VGG16",
+            module="vgg16",
+            preprocess="caffe",
+            head=(("dropout", 0.5), ("dense", 256), ("dropout", 0.3)),
+            cut_after="block4_pool",  # block 5 trains: the seed's "last 4 layers"
+            weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        ),
+        BackboneSpec(
+            name="resnet50",
+            constructor="ResNet50",
+            module="resnet50",
+            preprocess="caffe",
+            head=(("dropout", 0.5), ("dense", 256), ("batchnorm", None), ("dropout", 0.3)),
+            cut_after="conv4_block6_out",  # stage conv5 trains; one tensor crosses the cut
+            weights_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        ),
+        BackboneSpec(
+            name="mobilenetv2",
+            constructor="MobileNetV2",
+            module="mobilenet_v2",
+            preprocess="tf",
+            head=(("dropout", 0.4), ("dense", 128), ("dropout", 0.2)),
+            cut_after="block_12_add",  # blocks 13-16 and Conv_1 train; one tensor crosses the cut
+            weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5",
+        ),
+    )
+}
+
+SCRATCH_MODELS = ("cnn",)
+
+
+def get_backbone(name):
+    """The registry entry for a backbone name, or a UsageError with a suggestion."""
+    if name not in BACKBONES:
+        raise unknown_name("backbone", name, BACKBONES)
+    return BACKBONES[name]
+
+
+def keras_models_dir():
+    """Where Keras caches downloaded weights: $KERAS_HOME/models or ~/.keras/models."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"

@@ -1,0 +1,192 @@
+"""Command line: `transferbench run | list`. Heavy imports happen inside the handlers so --help is instant."""
+
+import argparse
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SKIPPED, TransferbenchError, UsageError
+
+EXIT_CODES = """exit codes:
+  0  every row ran (status ok)
+  1  internal error (a bug: please report it with --debug output)
+  2  bad input: unknown name, bad value, bad config, missing or corrupt file, unusable output folder
+  3  some rows were skipped (e.g. ImageNet weights not available offline); the others ran
+  4  some rows failed (the reason is in results.json); the others ran
+  130 interrupted (Ctrl-C); finished rows are saved"""
+
+
+def _names(text):
+    """Split a comma-separated list of names."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _weights_file(text):
+    """Parse MODEL=PATH."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected MODEL=PATH, got '{text}'")
+    return name.strip(), path.strip()
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line, exit 2, with a suggestion for unknown flags."""
+
+    def error(self, message):
+        """Print one line and exit 2."""
+        if "unrecognized arguments" in message:
+            import difflib
+
+            flags = [opt for action in self._actions for opt in action.option_strings]
+            words = message.split(":", 1)[1].split()
+            hints = [difflib.get_close_matches(w.split("=")[0], flags, n=1) for w in words]
+            hint = next((h[0] for h in hints if h), None)
+            message += f" (did you mean '{hint}'?)" if hint else ""
+        self.exit(2, f"transferbench: error: {message}\n")
+
+
+def _add_run_flags(parser):
+    """Flags of `run`; every one defaults to 'not given' so the config file can fill it."""
+    s = argparse.SUPPRESS
+    add = parser.add_argument
+    add("--config", metavar="FILE", help="TOML file of settings (keys as below, with _ or -); flags override it")
+    add("--dataset", default=s, help="dataset name (default mnist; see `transferbench list`)")
+    add("--data-file", default=s, metavar="PATH", help="local dataset file, checked by sha256, tried first")
+    add("--models", type=_names, default=s, metavar="A,B", help="rows to run (default vgg16,resnet50,mobilenetv2,cnn)")
+    add("--fine-tune", type=_names, default=s, metavar="none|all|A,B",
+        help="backbones to fine-tune after their frozen phase (default vgg16)")
+    add("--weights", default=s, choices=["imagenet", "random"],
+        help="initial backbone weights: imagenet (Keras cache, then download; rows are skipped, never made "
+             "random, when unavailable) or random (explicit random init, labelled so)")
+    add("--weights-file", type=_weights_file, action="append", default=s, metavar="MODEL=PATH",
+        help="local weights file for one backbone (.h5 or .weights.h5); repeatable")
+    add("--input-size", type=int, default=s, metavar="PX", help="square input side, >= 32 (default 32, as the seed)")
+    add("--preprocess", default=s, choices=["backbone", "seed"],
+        help="backbone: each backbone's own preprocess_input (default); seed: [0, 1] pixels for all, as the seed")
+    add("--epochs", type=int, default=s, help="phase-1 / scratch epochs, upper bound (default 10)")
+    add("--batch-size", type=int, default=s, help="training batch size (default 128)")
+    add("--patience", type=int, default=s, help="early-stopping patience on val_loss, 0 = off (default 3)")
+    add("--lr", type=float, default=s, help="Adam learning rate for heads on frozen backbones (default 1e-4)")
+    add("--cnn-lr", type=float, default=s, help="Adam learning rate for the scratch CNN (default 1e-3)")
+    add("--fine-tune-epochs", type=int, default=s, help="phase-2 epochs (default 5)")
+    add("--fine-tune-lr", type=float, default=s, help="phase-2 Adam learning rate (default 1e-5)")
+    add("--val-fraction", type=float, default=s, help="stratified validation share (default 0.1)")
+    add("--train-limit", type=int, default=s, metavar="N", help="stratified subset of N training images")
+    add("--test-limit", type=int, default=s, metavar="N", help="stratified subset of N test images")
+    add("--seed", type=int, default=s, help="seed for splits, subsets, init and shuffling (default 42)")
+    add("--out", default=s, metavar="DIR", help="run folder (default runs/<UTC timestamp>)")
+    add("--overwrite", action="store_true", default=s, help="allow an existing non-empty run folder")
+    add("--cache-dir", default=s, metavar="DIR", help="cache root (default $TRANSFERBENCH_CACHE or ~/.cache/transferbench)")
+
+
+def build_parser():
+    """The argument parser of every subcommand."""
+    parser = Parser(prog="transferbench", description="Does an ImageNet-pretrained backbone beat a CNN from scratch on your small image dataset?",
+                    epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"transferbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    run = commands.add_parser("run", help="run the comparison and write a run folder", epilog=EXIT_CODES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_run_flags(run)
+    commands.add_parser("list", help="list backbones, scratch models and datasets")
+    return parser
+
+
+def _flag_settings(args):
+    """Settings given as flags, in config-field names."""
+    settings = {k: v for k, v in vars(args).items() if k not in ("command", "config", "debug")}
+    if "weights_file" in settings:
+        settings["weights_files"] = dict(settings.pop("weights_file"))
+    return settings
+
+
+def _prepare_out(cfg):
+    """Resolve and create the run folder; refuse a non-empty one unless overwrite is set."""
+    out = Path(cfg.out) if cfg.out else Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
+        raise UsageError(f"run folder {out} is not empty; choose another --out or pass --overwrite")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create run folder {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"run folder {out} is not writable; choose another --out")
+    cfg.out = str(out)
+    return out
+
+
+def quiet_tensorflow():
+    """Hide TensorFlow's Python-side warnings (retracing notices) that say nothing to users."""
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def cmd_run(args):
+    """Handle `transferbench run`."""
+    from .config import load_toml, resolve
+    from .experiment import plan_rows
+
+    quiet_tensorflow()
+    cfg = resolve(load_toml(args.config) if args.config else {}, _flag_settings(args))
+    plan_rows(cfg)  # fail on bad names before creating anything
+    out = _prepare_out(cfg)
+    from .experiment import run_experiment
+    from .summary import print_summary
+
+    def announce(row, index, total):
+        print(f"\n[{index}/{total}] {row['name']} ({row['phase']})", flush=True)
+
+    try:
+        record = run_experiment(cfg, out, on_row=announce)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished rows are saved in {out}/results.json", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print_summary(record, out)
+    statuses = {row["status"] for row in record["rows"]}
+    return EXIT_FAILED if "failed" in statuses else EXIT_SKIPPED if "skipped" in statuses else EXIT_OK
+
+
+def cmd_list(args):
+    """Handle `transferbench list`."""
+    from .backbones import BACKBONES, SCRATCH_MODELS
+    from .data import DATASETS
+
+    print("backbones (frozen / fine-tuned rows):")
+    for spec in BACKBONES.values():
+        print(f"  {spec.name:<12} preprocess={spec.preprocess:<6} cut after {spec.cut_after:<18} "
+              f"weights file {spec.weights_file_for(224)}")
+    print("scratch models:")
+    for name in SCRATCH_MODELS:
+        print(f"  {name:<12} the seed's CNN, input scaled to [0, 1]")
+    print("datasets:")
+    for spec in DATASETS.values():
+        print(f"  {spec.name:<12} {spec.notes}")
+    return EXIT_OK
+
+
+def main(argv=None):
+    """Entry point of the console script; returns the exit code."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its info lines
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    handler = {"run": cmd_run, "list": cmd_list}[args.command]
+    try:
+        return handler(args)
+    except TransferbenchError as exc:
+        if args.debug:
+            raise
+        print(f"transferbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

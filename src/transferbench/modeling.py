@@ -1,0 +1,115 @@
+"""Build models from the registries: input front, backbone, head; freeze and unfreeze at the cut point."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from .backbones import keras_models_dir
+from .data import sha256_of
+from .errors import WeightsUnavailable
+from .layers import Preprocess, ToRGB
+
+
+@dataclass(frozen=True)
+class WeightsChoice:
+    """Which initial weights a backbone gets: the label written in results and Keras's `weights=` value."""
+
+    label: str
+    keras_value: str | None
+
+
+def choose_weights(spec, weights="imagenet", weights_files=None):
+    """Pick a backbone's weights: a local file if given, else 'random' or 'imagenet' as asked."""
+    path = (weights_files or {}).get(spec.name)
+    if path:
+        digest = sha256_of(path)[:12]
+        return WeightsChoice(f"file:{Path(path).name} sha256:{digest}", str(path))
+    if weights == "random":
+        return WeightsChoice("random", None)
+    return WeightsChoice("imagenet", "imagenet")
+
+
+def build_base(spec, input_size, choice):
+    """Construct a no-top backbone with global average pooling, loading the chosen weights.
+
+    Raises WeightsUnavailable (the row is then skipped) when ImageNet weights cannot be had.
+    """
+    constructor = getattr(keras.applications, spec.constructor)
+    kwargs = dict(include_top=False, input_shape=(input_size, input_size, 3), pooling="avg")
+    try:
+        return constructor(weights=choice.keras_value, **kwargs)
+    except Exception as exc:
+        if choice.keras_value != "imagenet":
+            raise ValueError(f"weights file {choice.keras_value} does not fit {spec.name}: {exc}") from None
+        expected = keras_models_dir() / spec.weights_file_for(input_size)
+        raise WeightsUnavailable(
+            f"ImageNet weights for {spec.name} unavailable: expected {expected.name} in {expected.parent} "
+            f"and the download failed ({str(exc).splitlines()[0][:160]}). Fix: put the file there, or pass "
+            f"--weights-file {spec.name}=PATH, or --weights random for an explicit random-init row"
+        ) from None
+
+
+def input_front(raw_shape, input_size, mode):
+    """Layers from raw dataset images (0..255, any size, 1 or 3 channels) to model input."""
+    inputs = keras.Input(shape=raw_shape, name="image")
+    x = inputs
+    if tuple(raw_shape[:2]) != (input_size, input_size):
+        x = keras.layers.Resizing(input_size, input_size, interpolation="bilinear", name="resize")(x)
+    x = ToRGB(name="to_rgb")(x)
+    return inputs, Preprocess(mode, name="preprocess")(x)
+
+
+def build_head(spec, feature_dim, num_classes):
+    """The seed's head for this backbone, as a model from pooled features to class probabilities."""
+    features = keras.Input(shape=(feature_dim,), name="features")
+    x = features
+    for i, (kind, value) in enumerate(spec.head):
+        if kind == "dropout":
+            x = keras.layers.Dropout(value, name=f"head_dropout_{i}")(x)
+        elif kind == "dense":
+            x = keras.layers.Dense(value, activation="relu", name=f"head_dense_{value}")(x)
+        elif kind == "batchnorm":
+            x = keras.layers.BatchNormalization(name=f"head_bn_{i}")(x)
+        else:
+            raise ValueError(f"unknown head layer kind {kind!r} in {spec.name}")
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
+    return keras.Model(features, outputs, name="head")
+
+
+def build_transfer_model(spec, base, *, raw_shape, num_classes, preprocess="backbone"):
+    """Full model: input front -> frozen base (inference mode) -> head. Returns (model, head)."""
+    mode = spec.preprocess if preprocess == "backbone" else "unit"
+    inputs, x = input_front(raw_shape, base.input_shape[1], mode)
+    base.trainable = False
+    features = base(x, training=False)  # BatchNormalization stays in inference mode, frozen or not
+    head = build_head(spec, base.output_shape[-1], num_classes)
+    model = keras.Model(inputs, head(features), name=f"{spec.name}_transfer")
+    return model, head
+
+
+def find_base(model):
+    """The backbone sub-model inside a transfer model (the nested model that is not the head)."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name != "head"]
+    if len(nested) != 1:
+        raise ValueError(f"{model.name} does not hold exactly one backbone")
+    return nested[0]
+
+
+def unfreeze_after_cut(base, cut_after):
+    """Make every layer after `cut_after` trainable and every layer up to it frozen; return the trainable names."""
+    names = [layer.name for layer in base.layers]
+    if cut_after not in names:
+        raise ValueError(f"cut point {cut_after!r} is not a layer of {base.name}")
+    cut = names.index(cut_after)
+    base.trainable = True
+    for index, layer in enumerate(base.layers):
+        layer.trainable = index > cut
+    return [layer.name for layer in base.layers[cut + 1 :]]
+
+
+def count_params(model):
+    """Total, trainable and non-trainable parameter counts."""
+    trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    total = model.count_params()
+    return {"total_params": total, "trainable_params": trainable, "non_trainable_params": total - trainable}

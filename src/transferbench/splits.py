@@ -1,0 +1,52 @@
+"""Stratified, seeded subsets and the train/validation split."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from .errors import UsageError
+
+
+def stratified_subset(labels, size, seed):
+    """Indices of a stratified, seeded subset of `size` items (all of them, in order, if size is None)."""
+    n = len(labels)
+    if size is None or size == n:
+        return np.arange(n)
+    if size > n:
+        raise UsageError(f"limit {size} is larger than the {n} images available")
+    picked, _ = train_test_split(np.arange(n), train_size=size, stratify=labels, random_state=seed)
+    return np.sort(picked)
+
+
+def train_val_indices(labels, fraction, seed):
+    """Stratified, seeded split of indices into (train, validation)."""
+    train, val = train_test_split(
+        np.arange(len(labels)), test_size=fraction, stratify=labels, random_state=seed
+    )
+    return np.sort(train), np.sort(val)
+
+
+@dataclass
+class Splits:
+    """Train / validation / test images (uint8) and labels used by every row of a run."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    def sizes(self):
+        """Counts per split, for the record."""
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+
+def make_splits(dataset, *, val_fraction=0.1, train_limit=None, test_limit=None, seed=42):
+    """Subsample train and test (stratified), then hold out a stratified validation share of train."""
+    keep = stratified_subset(dataset.y_train, train_limit, seed)
+    x, y = dataset.x_train[keep], dataset.y_train[keep]
+    train, val = train_val_indices(y, val_fraction, seed)
+    test = stratified_subset(dataset.y_test, test_limit, seed)
+    return Splits(x[train], y[train], x[val], y[val], dataset.x_test[test], dataset.y_test[test])

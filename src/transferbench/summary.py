@@ -1,0 +1,34 @@
+"""The end-of-run comparison table printed to the terminal."""
+
+
+def comparison_lines(record):
+    """Table lines: model, weights, accuracy %, loss, total / trainable params, minutes, status."""
+    header = f"{'model':<18} {'weights':<14} {'acc %':>7} {'loss':>7} {'total params':>13} {'trainable':>11} {'time':>8}  status"
+    lines = [header, "-" * len(header)]
+    for row in record["rows"]:
+        weights = (row.get("weights") or "-")[:14]
+        if row["status"] == "ok":
+            lines.append(
+                f"{row['name']:<18} {weights:<14} {row['test_accuracy'] * 100:>7.2f} {row['test_loss']:>7.4f} "
+                f"{row['total_params']:>13,} {row['trainable_params']:>11,} {row['train_seconds']:>7.1f}s  ok"
+            )
+        else:
+            lines.append(f"{row['name']:<18} {weights:<14} {'-':>7} {'-':>7} {'-':>13} {'-':>11} {'-':>8}  {row['status']}")
+    return lines
+
+
+def print_summary(record, run_dir):
+    """Print the comparison table, the best model, params per accuracy point and skip/fail reasons."""
+    print("\n" + "\n".join(comparison_lines(record)))
+    ok = [row for row in record["rows"] if row["status"] == "ok"]
+    if record["best"]:
+        best = next(row for row in ok if row["name"] == record["best"])
+        print(f"\nbest model: {best['name']} ({best['test_accuracy'] * 100:.2f}% test accuracy)")
+    if ok:
+        print("trainable params per accuracy point:")
+        for row in ok:
+            print(f"  {row['name']:<18} {row['trainable_params'] / max(row['test_accuracy'] * 100, 1e-9):>12,.0f}")
+    for row in record["rows"]:
+        if row["status"] != "ok":
+            print(f"{row['status']}: {row['name']}: {row['reason']}")
+    print(f"\nrun folder: {run_dir} (results.json, results.csv, predictions/, models/)")
