@@ -39,7 +39,9 @@ class Parser(argparse.ArgumentParser):
         if "unrecognized arguments" in message:
             import difflib
 
-            flags = [opt for action in self._actions for opt in action.option_strings]
+            parsers = [self, *(p for a in self._actions if isinstance(a, argparse._SubParsersAction)
+                               for p in a.choices.values())]
+            flags = [opt for parser in parsers for action in parser._actions for opt in action.option_strings]
             words = message.split(":", 1)[1].split()
             hints = [difflib.get_close_matches(w.split("=")[0], flags, n=1) for w in words]
             hint = next((h[0] for h in hints if h), None)

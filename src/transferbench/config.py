@@ -118,4 +118,7 @@ def load_toml(path):
 def resolve(file_settings=None, flag_settings=None):
     """Build a validated RunConfig: defaults < file < flags."""
     merged = {**(file_settings or {}), **(flag_settings or {})}
-    return RunConfig(**merged).validate()
+    cfg = RunConfig(**merged)
+    if "fine_tune" not in merged:  # the default fine-tunes vgg16 only when vgg16 runs
+        cfg.fine_tune = [name for name in cfg.fine_tune if name in cfg.models] or ["none"]
+    return cfg.validate()

@@ -97,15 +97,21 @@ def find_base(model):
 
 
 def unfreeze_after_cut(base, cut_after):
-    """Make every layer after `cut_after` trainable and every layer up to it frozen; return the trainable names."""
+    """Make the layers after `cut_after` trainable, all others frozen; return the trainable layer names.
+
+    BatchNormalization layers stay frozen, which in Keras 3 keeps them in inference mode (moving
+    statistics used and never updated). Calling the base with training=False is not enough: Keras 3
+    lets the outer model's training=True override it (keras-team/keras#20285).
+    """
     names = [layer.name for layer in base.layers]
     if cut_after not in names:
         raise ValueError(f"cut point {cut_after!r} is not a layer of {base.name}")
     cut = names.index(cut_after)
     base.trainable = True
     for index, layer in enumerate(base.layers):
-        layer.trainable = index > cut
-    return [layer.name for layer in base.layers[cut + 1 :]]
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = index > cut and not is_bn
+    return [layer.name for layer in base.layers if layer.trainable]
 
 
 def count_params(model):

