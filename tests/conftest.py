@@ -10,6 +10,20 @@ from transferbench.data import load_dataset
 from transferbench.splits import make_splits
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Keep the tests' feature cache out of the user's cache folder."""
+    os.environ["TRANSFERBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def context(tiny_splits, tmp_path):
+    """Build a run context on the tiny splits with the run folder in tmp_path."""
+    from transferbench.experiment import make_context
+
+    return lambda cfg: make_context(cfg, tiny_splits, tmp_path)
+
+
 @pytest.fixture(scope="session")
 def mnist():
     """The full MNIST from the offline sources (package copy or cache)."""

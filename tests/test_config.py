@@ -16,7 +16,7 @@ def test_defaults_are_the_seeds_settings():
     cfg = RunConfig().validate()
     assert (cfg.input_size, cfg.epochs, cfg.batch_size, cfg.patience) == (32, 10, 128, 3)
     assert (cfg.lr, cfg.cnn_lr, cfg.fine_tune_lr, cfg.fine_tune_epochs) == (1e-4, 1e-3, 1e-5, 5)
-    assert cfg.models == ["vgg16", "resnet50", "mobilenetv2", "cnn"] and cfg.fine_tune == ["vgg16"]
+    assert cfg.models == ["vgg16", "resnet50", "mobilenetv2", "cnn"] and cfg.fine_tune is None
     assert cfg.seed == 42 and cfg.weights == "imagenet" and cfg.val_fraction == 0.1
 
 
@@ -64,6 +64,11 @@ def test_missing_config_file(tmp_path):
 
 
 def test_default_fine_tune_follows_the_models():
-    assert resolve({}, {"models": ["cnn"]}).fine_tune == ["none"]
-    assert resolve({}, {}).fine_tune == ["vgg16"]
-    assert resolve({}, {"models": ["cnn"], "fine_tune": ["vgg16"]}).fine_tune == ["vgg16"]
+    from transferbench.experiment import fine_tune_targets
+
+    assert fine_tune_targets(resolve({}, {"models": ["cnn"]})) == []
+    assert fine_tune_targets(resolve({}, {})) == ["vgg16"]
+    assert fine_tune_targets(resolve({}, {"fine_tune": ["all"]})) == ["vgg16", "resnet50", "mobilenetv2"]
+    assert fine_tune_targets(resolve({}, {"fine_tune": ["none"]})) == []
+    with pytest.raises(UsageError, match="needs its phase-1 row"):
+        fine_tune_targets(resolve({}, {"models": ["cnn"], "fine_tune": ["vgg16"]}))

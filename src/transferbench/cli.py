@@ -80,6 +80,12 @@ def _add_run_flags(parser):
     add("--seed", type=int, default=s, help="seed for splits, subsets, init and shuffling (default 42)")
     add("--out", default=s, metavar="DIR", help="run folder (default runs/<UTC timestamp>)")
     add("--overwrite", action="store_true", default=s, help="allow an existing non-empty run folder")
+    add("--no-cache", dest="cache", action="store_false", default=s,
+        help="train frozen and fine-tuned rows the seed's way (fit over the full model every epoch) instead of "
+             "on features computed once; slower, kept as the baseline and for future augmentation")
+    add("--no-disk-cache", dest="disk_cache", action="store_false", default=s,
+        help="compute features in memory only; do not read or write the feature cache")
+    add("--extract-batch-size", type=int, default=s, metavar="N", help="batch size of feature extraction (default 256)")
     add("--cache-dir", default=s, metavar="DIR", help="cache root (default $TRANSFERBENCH_CACHE or ~/.cache/transferbench)")
 
 

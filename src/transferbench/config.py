@@ -19,7 +19,7 @@ class RunConfig:
     dataset: str = "mnist"  # dataset registry name
     data_file: str | None = None  # explicit local dataset file, tried before cache/package/download
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))  # rows of phase 1 / scratch
-    fine_tune: list[str] = field(default_factory=lambda: ["vgg16"])  # backbones that get a phase 2
+    fine_tune: list[str] | None = None  # backbones that get a phase 2; None: vgg16 when it runs (the seed)
     weights: str = "imagenet"  # "imagenet" or "random" (explicit random init, labelled everywhere)
     weights_files: dict[str, str] = field(default_factory=dict)  # backbone -> local weights file
     input_size: int = 32  # square side fed to every model (the seed uses 32; >= 32)
@@ -38,10 +38,13 @@ class RunConfig:
     out: str | None = None  # run folder; default runs/<UTC timestamp>
     overwrite: bool = False  # allow writing into an existing non-empty run folder
     cache_dir: str | None = None  # default: $TRANSFERBENCH_CACHE or ~/.cache/transferbench
+    cache: bool = True  # frozen rows train on features computed once; False = the seed's fit over the full model
+    disk_cache: bool = True  # keep computed features on disk across runs (under cache_dir/features)
+    extract_batch_size: int = 256  # batch size of the one forward pass that computes cached features
 
     def validate(self):
         """Raise UsageError naming the first setting that is out of range."""
-        positive = ["input_size", "epochs", "batch_size", "fine_tune_epochs"]
+        positive = ["input_size", "epochs", "batch_size", "fine_tune_epochs", "extract_batch_size"]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -118,7 +121,4 @@ def load_toml(path):
 def resolve(file_settings=None, flag_settings=None):
     """Build a validated RunConfig: defaults < file < flags."""
     merged = {**(file_settings or {}), **(flag_settings or {})}
-    cfg = RunConfig(**merged)
-    if "fine_tune" not in merged:  # the default fine-tunes vgg16 only when vgg16 runs
-        cfg.fine_tune = [name for name in cfg.fine_tune if name in cfg.models] or ["none"]
-    return cfg.validate()
+    return RunConfig(**merged).validate()

@@ -2,26 +2,31 @@
 
 import dataclasses
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 
 from . import results
-from .backbones import BACKBONES, SCRATCH_MODELS, get_backbone
-from .data import get_spec, load_dataset
+from .backbones import BACKBONES, SCRATCH_MODELS
+from .data import default_cache_dir, get_spec, load_dataset
 from .errors import UsageError, WeightsUnavailable, unknown_name
-from .evaluate import predict_probabilities, test_metrics
-from .modeling import build_base, build_transfer_model, choose_weights, count_params
-from .scratch import build_cnn
+from .evaluate import test_metrics
+from .feature_cache import FeatureCache, digest_arrays
+from .rows import RUNNERS
 from .splits import make_splits
-from .training import compile_model, fit, prepare_fine_tuning
 
-ROW_FIELDS = ("test_accuracy", "test_loss", "total_params", "trainable_params", "non_trainable_params",
+ROW_FIELDS = ("weights", "test_accuracy", "test_loss", "total_params", "trainable_params", "non_trainable_params",
               "train_seconds", "epochs_run", "best_epoch", "history")
 
 
 def fine_tune_targets(cfg):
-    """Backbones that get a phase-2 row: 'none', 'all' (every backbone row), or the names given."""
+    """Backbones that get a phase-2 row: 'none', 'all' (every backbone row), or the names given.
+
+    The default (None) fine-tunes vgg16 when it runs, as the seed does.
+    """
+    if cfg.fine_tune is None:
+        return ["vgg16"] if "vgg16" in cfg.models else []
     wanted = [name.strip() for name in cfg.fine_tune if name.strip()]
     if wanted in ([], ["none"]):
         return []
@@ -58,49 +63,47 @@ def plan_rows(cfg):
     return rows
 
 
-def _build_row_model(row, cfg, splits, run_dir):
-    """Build and compile the model of one row; return (model, weights label, learning rate, epochs, patience)."""
-    raw_shape = splits.x_train.shape[1:]
-    num_classes = int(max(splits.y_train.max(), splits.y_test.max())) + 1
-    if row["phase"] == "scratch":
-        model = build_cnn(raw_shape=raw_shape, num_classes=num_classes, input_size=cfg.input_size)
-        compile_model(model, cfg.cnn_lr)
-        return model, "scratch", cfg.epochs, cfg.patience
-    spec = get_backbone(row["backbone"])
-    if row["phase"] == "fine_tuned":
-        source = Path(run_dir) / "models" / f"{row['from']}.keras"
-        model = keras.models.load_model(source)
-        unfrozen = prepare_fine_tuning(model, spec, cfg.fine_tune_lr)
-        row["unfrozen_layers"] = unfrozen
-        return model, None, cfg.fine_tune_epochs, 0
-    choice = choose_weights(spec, cfg.weights, cfg.weights_files)
-    base = build_base(spec, cfg.input_size, choice)
-    model, _ = build_transfer_model(spec, base, raw_shape=raw_shape, num_classes=num_classes,
-                                    preprocess=cfg.preprocess)
-    compile_model(model, cfg.lr)
-    return model, choice.label, cfg.epochs, cfg.patience
+@dataclass
+class RunContext:
+    """What the rows of one run share: the data, the feature cache, finished rows, the run folder."""
+
+    splits: object
+    run_dir: Path
+    cache: FeatureCache
+    fine_tune_targets: list
+    data_digest: str = ""
+    tf_version: str = ""
+    done: dict = field(default_factory=dict)
 
 
-def run_row(row, cfg, splits, run_dir, done):
+def make_context(cfg, splits, run_dir):
+    """Build the shared context of a run (the data digest keys cached features to this exact subset)."""
+    import tensorflow as tf
+
+    root = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    digest = digest_arrays(splits.x_train, splits.y_train, splits.x_val, splits.y_val, splits.x_test, splits.y_test)
+    return RunContext(splits=splits, run_dir=Path(run_dir), cache=FeatureCache(root if cfg.disk_cache else None),
+                      fine_tune_targets=fine_tune_targets(cfg), data_digest=digest, tf_version=tf.__version__)
+
+
+def run_row(row, cfg, ctx):
     """Run one row and write its prediction and model files; return its result record (never raises
     for a row-level problem: a missing weight file gives status 'skipped', any other error 'failed')."""
-    result = {**row, "status": "ok", "reason": None, "input_size": cfg.input_size, "preprocess": cfg.preprocess}
-    source = done.get(row.get("from"))
+    result = {**row, "status": "ok", "reason": None, "input_size": cfg.input_size, "preprocess": cfg.preprocess,
+              "path": "cached" if cfg.cache and row["phase"] != "scratch" else "seed-style"}
+    source = ctx.done.get(row.get("from"))
     if row["phase"] == "fine_tuned":
         result["weights"] = source["weights"] if source else None
         if not source or source["status"] != "ok":
             status = source["status"] if source else "missing"
-            return {**result, "status": "skipped", "reason": f"its phase-1 row {row['from']} is {status}"}
+            return _complete({**result, "status": "skipped", "reason": f"its phase-1 row {row['from']} is {status}"})
     keras.utils.set_random_seed(cfg.seed)
     try:
-        model, label, epochs, patience = _build_row_model(result, cfg, splits, run_dir)
-        result["weights"] = label or result.get("weights")
-        result.update(count_params(model))
-        result.update(fit(model, splits, epochs=epochs, batch_size=cfg.batch_size, patience=patience))
-        probabilities = predict_probabilities(model, splits.x_test)
-        result.update(test_metrics(splits.y_test, probabilities))
-        results.write_predictions(run_dir, row["name"], splits.y_test, probabilities)
-        results.write_model(run_dir, row["name"], model)
+        model, updates, probabilities = RUNNERS[row["phase"], bool(cfg.cache)](row, cfg, ctx)
+        result.update(updates)
+        result.update(test_metrics(ctx.splits.y_test, probabilities))
+        results.write_predictions(ctx.run_dir, row["name"], ctx.splits.y_test, probabilities)
+        results.write_model(ctx.run_dir, row["name"], model)
     except WeightsUnavailable as exc:
         result.update(status="skipped", reason=str(exc), weights="imagenet (unavailable)")
     except (KeyboardInterrupt, SystemExit):
@@ -108,7 +111,12 @@ def run_row(row, cfg, splits, run_dir, done):
     except Exception as exc:  # a row's failure is recorded and the other rows go on
         traceback.print_exc()
         result.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
-    for key in ("weights", *ROW_FIELDS):
+    return _complete(result)
+
+
+def _complete(result):
+    """Give a result every schema field (None where the row did not produce it)."""
+    for key in ROW_FIELDS:
         result.setdefault(key, None)
     return result
 
@@ -125,6 +133,7 @@ def run_experiment(cfg, run_dir, *, on_row=None):
     dataset = load_dataset(cfg.dataset, data_file=cfg.data_file, cache_dir=cfg.cache_dir)
     splits = make_splits(dataset, val_fraction=cfg.val_fraction, train_limit=cfg.train_limit,
                          test_limit=cfg.test_limit, seed=cfg.seed)
+    ctx = make_context(cfg, splits, run_dir)
     record = {
         "schema_version": results.SCHEMA_VERSION,
         "config": dataclasses.asdict(cfg),
@@ -135,12 +144,11 @@ def run_experiment(cfg, run_dir, *, on_row=None):
         "finished": False,
     }
     results.write_results(run_dir, record)
-    done = {}
-    for row in rows:
+    for index, row in enumerate(rows, start=1):
         if on_row:
-            on_row(row, len(done) + 1, len(rows))
-        result = run_row(row, cfg, splits, run_dir, done)
-        done[row["name"]] = result
+            on_row(row, index, len(rows))
+        result = run_row(row, cfg, ctx)
+        ctx.done[row["name"]] = result
         record["rows"].append(result)
         record["best"] = best_row(record["rows"])
         results.write_results(run_dir, record)

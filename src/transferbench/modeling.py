@@ -1,5 +1,6 @@
 """Build models from the registries: input front, backbone, head; freeze and unfreeze at the cut point."""
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,9 @@ def build_base(spec, input_size, choice):
     constructor = getattr(keras.applications, spec.constructor)
     kwargs = dict(include_top=False, input_shape=(input_size, input_size, 3), pooling="avg")
     try:
-        return constructor(weights=choice.keras_value, **kwargs)
+        with warnings.catch_warnings():  # a partial load ("Skipping ...") would leave random layers: fail
+            warnings.filterwarnings("error", category=UserWarning, module=r"keras\.src\.saving")
+            return constructor(weights=choice.keras_value, **kwargs)
     except Exception as exc:
         if choice.keras_value != "imagenet":
             raise ValueError(f"weights file {choice.keras_value} does not fit {spec.name}: {exc}") from None

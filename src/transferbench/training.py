@@ -18,8 +18,10 @@ def compile_model(model, learning_rate):
     )
 
 
-def fit(model, splits, *, epochs, batch_size, patience, callbacks=()):
-    """Train on splits.x_train with validation on splits.x_val; return the fit record.
+def fit(model, train, val, *, epochs, batch_size, patience, callbacks=()):
+    """Train on train = (x, y) with validation on val = (x, y); return the fit record.
+
+    x may be raw images (a full model) or cached features / activations (a head or a top model).
 
     Early stopping watches val_loss with `patience` and restores the best weights (patience 0: off,
     the last epoch's weights are kept). The record holds history, seconds, epochs_run and best_epoch
@@ -32,9 +34,8 @@ def fit(model, splits, *, epochs, batch_size, patience, callbacks=()):
         )
     start = time.perf_counter()
     history = model.fit(
-        splits.x_train,
-        splits.y_train,
-        validation_data=(splits.x_val, splits.y_val),
+        *train,
+        validation_data=val,
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,
@@ -50,13 +51,20 @@ def fit(model, splits, *, epochs, batch_size, patience, callbacks=()):
     return {"history": hist, "train_seconds": seconds, "epochs_run": epochs_run, "best_epoch": best}
 
 
-def prepare_fine_tuning(model, spec, learning_rate):
-    """Phase 2 on a trained phase-1 model: unfreeze after the cut point, keep BN in inference mode, recompile.
+def prepare_fine_tuning(model, spec):
+    """Phase 2 on a trained phase-1 model: unfreeze after the cut point, BN kept frozen (inference mode).
 
-    The model keeps its trained head; the base was called with training=False when it was built, so
-    BatchNormalization layers use their moving statistics even when trainable. Returns the unfrozen names.
+    The model keeps its trained head. Returns the unfrozen layer names; compile before training.
+    """
+    return unfreeze_after_cut(find_base(model), spec.cut_after)
+
+
+def top_model(model, cut_after):
+    """The part of a transfer model after the cut point: cut activations -> rest of the base -> head.
+
+    It shares its layers (and weights) with `model`, so training it trains the full model.
     """
     base = find_base(model)
-    unfrozen = unfreeze_after_cut(base, spec.cut_after)
-    compile_model(model, learning_rate)
-    return unfrozen
+    upper = keras.Model(base.get_layer(cut_after).output, base.output, name=f"{base.name}_top")
+    activations = keras.Input(shape=upper.input_shape[1:], name="cut_activations")
+    return keras.Model(activations, model.get_layer("head")(upper(activations)), name="top")

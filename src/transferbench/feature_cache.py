@@ -1,0 +1,110 @@
+"""A disk cache of frozen features, keyed by everything that changes them, verified before use."""
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .results import atomic_write
+
+FORMAT = 1
+
+
+def digest_arrays(*arrays):
+    """sha256 over the shapes, dtypes and bytes of arrays (identifies a data subset exactly)."""
+    h = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        h.update(f"{array.shape}{array.dtype}".encode())
+        h.update(memoryview(array).cast("B"))
+    return h.hexdigest()
+
+
+def feature_key(**parts):
+    """The cache key: sha256 of the sorted JSON of every input that changes the features."""
+    text = json.dumps({"format": FORMAT, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class FeatureCache:
+    """Feature sets in memory and, unless disabled, as <root>/features/<key>.npz with checksums."""
+
+    def __init__(self, root=None):
+        self.folder = Path(root) / "features" if root is not None else None
+        self.memory = {}
+
+    def path(self, key):
+        """Where an entry lives on disk."""
+        return self.folder / f"{key}.npz"
+
+    def get(self, key, needed):
+        """Return the dict of arrays for key if it holds every name in `needed` and verifies, else None."""
+        entry = self.memory.get(key)
+        if entry is None and self.folder is not None and self.path(key).is_file():
+            entry = self._load(key)
+            if entry is not None:
+                self.memory[key] = entry
+        if entry is not None and set(needed) <= set(entry):
+            return entry
+        return None
+
+    def _load(self, key):
+        """Read and verify a disk entry; a corrupt or mismatched one is deleted and None returned."""
+        path = self.path(key)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["__meta__"]))
+                arrays = {name: data[name] for name in meta["checksums"]}
+            if meta.get("key") != key:
+                raise ValueError("key mismatch")
+            for name, checksum in meta["checksums"].items():
+                if digest_arrays(arrays[name]) != checksum:
+                    raise ValueError(f"checksum mismatch in {name}")
+        except Exception as exc:  # truncated zip, bad JSON, missing array, wrong checksum: rebuild
+            print(f"feature cache: entry {path.name} is unusable ({exc}); rebuilding it", file=sys.stderr)
+            path.unlink(missing_ok=True)
+            return None
+        return arrays
+
+    def put(self, key, arrays, description):
+        """Keep arrays in memory and write them to disk atomically with their checksums."""
+        self.memory[key] = arrays
+        if self.folder is None:
+            return
+        meta = {"key": key, "description": description,
+                "checksums": {name: digest_arrays(a) for name, a in arrays.items()}}
+
+        def write(temp):
+            with open(temp, "wb") as handle:
+                np.savez(handle, __meta__=np.array(json.dumps(meta)), **arrays)
+
+        try:
+            atomic_write(self.path(key), write)
+        except OSError as exc:  # a full or read-only disk costs the cache, not the run
+            print(f"feature cache: cannot write {self.path(key)} ({exc.strerror}); continuing without it",
+                  file=sys.stderr)
+
+
+def cache_entries(root):
+    """(path, description, bytes) for every feature entry under root."""
+    folder = Path(root) / "features"
+    entries = []
+    for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                description = json.loads(str(data["__meta__"])).get("description", "")
+        except Exception:
+            description = "(unreadable: will be rebuilt)"
+        entries.append((path, description, path.stat().st_size))
+    return entries
+
+
+def clear_cache(root):
+    """Delete every feature entry under root; return how many bytes were freed."""
+    folder = Path(root) / "features"
+    freed = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+    shutil.rmtree(folder, ignore_errors=True)
+    return freed

@@ -1,0 +1,66 @@
+"""Frozen forward passes computed once: pooled features and, for fine-tuning, cut-point activations.
+
+Exact only while the frozen part is deterministic: no random augmentation before the base and every
+BatchNormalization layer frozen (inference mode). `check_cacheable` enforces both.
+"""
+
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .layers import Preprocess, ToRGB
+from .modeling import find_base
+
+FRONT_LAYERS = (keras.layers.InputLayer, keras.layers.Resizing, ToRGB, Preprocess)
+
+
+def check_cacheable(model, cut_after=None):
+    """Raise ValueError unless the part of `model` before the head (or before `cut_after`) is deterministic."""
+    base = find_base(model)
+    for layer in model.layers:
+        if layer is not base and layer.name != "head" and not isinstance(layer, FRONT_LAYERS):
+            raise ValueError(f"layer {layer.name} ({type(layer).__name__}) before the base may be random: "
+                             "cached features would be wrong; use --no-cache")
+    names = [layer.name for layer in base.layers]
+    frozen_part = base.layers if cut_after is None else base.layers[: names.index(cut_after) + 1]
+    for layer in frozen_part:
+        if layer.trainable and layer.weights:
+            raise ValueError(f"layer {layer.name} is trainable, so its outputs change during training")
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
+            raise ValueError(f"BatchNormalization layer {layer.name} is not in inference mode")
+
+
+def extractor_for(model, cut_after=None):
+    """A model from raw images to [pooled features] or [cut activations, pooled features], sharing weights."""
+    base = find_base(model)
+    outputs = [base.output] if cut_after is None else [base.get_layer(cut_after).output, base.output]
+    inner = keras.Model(base.input, outputs, name=f"{base.name}_extract")
+    return keras.Model(model.input, inner(model.get_layer("preprocess").output), name="extractor")
+
+
+def extract(extractor, images, *, batch_size=256, label="features"):
+    """Run extractor over uint8 images in batches with a direct tf.function call; return a list of arrays.
+
+    A direct call measured faster than `predict` here (ResNet50 at 32 px: 384 vs 199 images/s), and XLA
+    slower, so neither is used. Progress (images/s, time left) goes to stdout.
+    """
+    spec = tf.TensorSpec((None, *images.shape[1:]), tf.as_dtype(images.dtype))
+    forward = tf.function(lambda x: extractor(x, training=False), input_signature=[spec])
+    outputs = [np.empty((len(images), *o.shape[1:]), np.float32) for o in extractor.outputs]
+    tty = sys.stdout.isatty()
+    print(f"{label}: {len(images):,} images", flush=True)
+    bar = keras.utils.Progbar(len(images), unit_name="image", interval=0.1 if tty else 15,
+                              stateful_metrics=["img/s"])
+    start = time.perf_counter()
+    for begin in range(0, len(images), batch_size):
+        batch = forward(tf.constant(images[begin : begin + batch_size]))
+        batch = batch if isinstance(batch, (list, tuple)) else [batch]
+        for out, values in zip(outputs, batch):
+            out[begin : begin + len(values)] = values.numpy()
+        done = min(begin + batch_size, len(images))
+        bar.update(done, values=[("img/s", done / max(time.perf_counter() - start, 1e-9))])
+    return outputs

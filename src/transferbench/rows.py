@@ -1,0 +1,148 @@
+"""How each kind of row trains: seed-style `fit` on the full model, or the fast path on cached features.
+
+Every runner returns (model, updates, test probabilities); `experiment.run_row` saves the files.
+"""
+
+import time
+from pathlib import Path
+
+import keras
+
+from .backbones import get_backbone, keras_models_dir
+from .data import sha256_of
+from .evaluate import predict_probabilities
+from .feature_cache import feature_key
+from .features import check_cacheable, extract, extractor_for
+from .modeling import build_base, build_transfer_model, choose_weights, count_params
+from .scratch import build_cnn
+from .training import compile_model, fit, prepare_fine_tuning, top_model
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def _num_classes(splits):
+    """Number of classes seen in the labels."""
+    return int(max(splits.y_train.max(), splits.y_test.max())) + 1
+
+
+def _fit(model, splits, cfg, x_train, x_val, epochs, patience):
+    """fit() with the run's batch size on the given inputs and the split's labels."""
+    return fit(model, (x_train, splits.y_train), (x_val, splits.y_val), epochs=epochs,
+               batch_size=cfg.batch_size, patience=patience)
+
+
+def run_scratch(row, cfg, ctx):
+    """The CNN from scratch: seed-style fit (nothing to cache)."""
+    splits = ctx.splits
+    model = build_cnn(raw_shape=splits.x_train.shape[1:], num_classes=_num_classes(splits), input_size=cfg.input_size)
+    compile_model(model, cfg.cnn_lr)
+    updates = {"weights": "scratch", **count_params(model)}
+    updates.update(_fit(model, splits, cfg, splits.x_train, splits.x_val, cfg.epochs, cfg.patience))
+    return model, updates, predict_probabilities(model, splits.x_test)
+
+
+def _frozen_model(row, cfg, ctx):
+    """Build the phase-1 model of a backbone row; return (spec, model, head, weights choice)."""
+    spec = get_backbone(row["backbone"])
+    choice = choose_weights(spec, cfg.weights, cfg.weights_files)
+    base = build_base(spec, cfg.input_size, choice)
+    model, head = build_transfer_model(spec, base, raw_shape=ctx.splits.x_train.shape[1:],
+                                       num_classes=_num_classes(ctx.splits), preprocess=cfg.preprocess)
+    return spec, model, head, choice
+
+
+def run_frozen_seed_style(row, cfg, ctx):
+    """Phase 1 as the seed runs it: fit the full model, the frozen base recomputed every epoch."""
+    spec, model, _, choice = _frozen_model(row, cfg, ctx)
+    compile_model(model, cfg.lr)
+    splits = ctx.splits
+    updates = {"weights": choice.label, **count_params(model)}
+    updates.update(_fit(model, splits, cfg, splits.x_train, splits.x_val, cfg.epochs, cfg.patience))
+    return model, updates, predict_probabilities(model, splits.x_test)
+
+
+def _weights_identity(spec, cfg, choice):
+    """What identifies the weights for the cache key: file hash, ImageNet file hash, or random + seed."""
+    if choice.keras_value == "imagenet":
+        cached = keras_models_dir() / spec.weights_file_for(cfg.input_size)
+        return f"imagenet:{sha256_of(cached) if cached.is_file() else 'unknown'}"
+    return f"random:seed={cfg.seed}" if choice.keras_value is None else choice.label
+
+
+def _features(model, cfg, ctx, key, cut_after, label):
+    """Cached pooled features (and cut activations when cut_after is set) for every split."""
+    needed = [f"pooled_{s}" for s in SPLIT_NAMES] + ([f"cut_{s}" for s in SPLIT_NAMES] if cut_after else [])
+    entry = ctx.cache.get(key, needed)
+    if entry is not None:
+        return entry, 0.0, True
+    check_cacheable(model, cut_after)
+    extractor = extractor_for(model, cut_after)
+    start = time.perf_counter()
+    entry = {}
+    for split in SPLIT_NAMES:
+        images = getattr(ctx.splits, f"x_{split}")
+        outputs = extract(extractor, images, batch_size=cfg.extract_batch_size, label=f"{label} {split}")
+        entry[f"pooled_{split}"] = outputs[-1]
+        if cut_after:
+            entry[f"cut_{split}"] = outputs[0]
+    seconds = time.perf_counter() - start
+    ctx.cache.put(key, entry, description=f"{label}, {ctx.splits.sizes()}")
+    return entry, seconds, False
+
+
+def run_frozen_cached(row, cfg, ctx):
+    """Phase 1 on cached features: one forward pass of the frozen base, then the head trains alone."""
+    spec, model, head, choice = _frozen_model(row, cfg, ctx)
+    cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
+    key = feature_key(backbone=spec.name, weights=_weights_identity(spec, cfg, choice), input_size=cfg.input_size,
+                      preprocess=model.get_layer("preprocess").mode, data=ctx.data_digest,
+                      keras=keras.__version__, tensorflow=ctx.tf_version)
+    check_cacheable(model, cut)
+    entry, feature_seconds, hit = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})")
+    compile_model(head, cfg.lr)
+    updates = {"weights": choice.label, **count_params(model), "feature_key": key,
+               "feature_seconds": feature_seconds, "features_from_cache": hit}
+    record = _fit(head, ctx.splits, cfg, entry["pooled_train"], entry["pooled_val"], cfg.epochs, cfg.patience)
+    record["train_seconds"] += feature_seconds
+    updates.update(record)
+    return model, updates, predict_probabilities(head, entry["pooled_test"], batch_size=1024)
+
+
+def _phase_one_model(row, ctx):
+    """Load the phase-1 model of a fine-tuning row from the run folder and unfreeze it after the cut."""
+    spec = get_backbone(row["backbone"])
+    model = keras.models.load_model(Path(ctx.run_dir) / "models" / f"{row['from']}.keras")
+    return spec, model, prepare_fine_tuning(model, spec)
+
+
+def run_fine_tune_seed_style(row, cfg, ctx):
+    """Phase 2 with fit over the full model: the frozen lower part recomputed every epoch."""
+    spec, model, unfrozen = _phase_one_model(row, ctx)
+    compile_model(model, cfg.fine_tune_lr)
+    splits = ctx.splits
+    updates = {"unfrozen_layers": unfrozen, **count_params(model)}
+    updates.update(_fit(model, splits, cfg, splits.x_train, splits.x_val, cfg.fine_tune_epochs, 0))
+    return model, updates, predict_probabilities(model, splits.x_test)
+
+
+def run_fine_tune_cached(row, cfg, ctx):
+    """Phase 2 on cached cut-point activations: only the layers after the cut and the head run."""
+    spec, model, unfrozen = _phase_one_model(row, ctx)
+    check_cacheable(model, spec.cut_after)
+    key = ctx.done[row["from"]].get("feature_key") or feature_key(phase_one=row["from"], run=str(ctx.run_dir))
+    entry, feature_seconds, hit = _features(model, cfg, ctx, key, spec.cut_after, f"{spec.name} cut")
+    top = top_model(model, spec.cut_after)
+    compile_model(top, cfg.fine_tune_lr)
+    updates = {"unfrozen_layers": unfrozen, **count_params(model), "feature_key": key,
+               "feature_seconds": feature_seconds, "features_from_cache": hit}
+    record = _fit(top, ctx.splits, cfg, entry["cut_train"], entry["cut_val"], cfg.fine_tune_epochs, 0)
+    record["train_seconds"] += feature_seconds
+    updates.update(record)
+    return model, updates, predict_probabilities(top, entry["cut_test"], batch_size=1024)
+
+
+RUNNERS = {
+    ("scratch", False): run_scratch, ("scratch", True): run_scratch,
+    ("frozen", False): run_frozen_seed_style, ("frozen", True): run_frozen_cached,
+    ("fine_tuned", False): run_fine_tune_seed_style, ("fine_tuned", True): run_fine_tune_cached,
+}
