@@ -1,4 +1,4 @@
-"""Command line: `transferbench run | list`. Heavy imports happen inside the handlers so --help is instant."""
+"""Command line: `transferbench run | list | cache`. Heavy imports happen inside the handlers so --help is instant."""
 
 import argparse
 import os
@@ -100,6 +100,9 @@ def build_parser():
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_run_flags(run)
     commands.add_parser("list", help="list backbones, scratch models and datasets")
+    cache = commands.add_parser("cache", help="show or clear the feature cache")
+    cache.add_argument("action", choices=["info", "clear"], help="info: entries and sizes; clear: delete them")
+    cache.add_argument("--cache-dir", metavar="DIR", help="cache root (default $TRANSFERBENCH_CACHE or ~/.cache/transferbench)")
     return parser
 
 
@@ -178,6 +181,24 @@ def cmd_list(args):
     return EXIT_OK
 
 
+def cmd_cache(args):
+    """Handle `transferbench cache info|clear`."""
+    from .data import default_cache_dir
+    from .feature_cache import cache_entries, clear_cache
+
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    if args.action == "clear":
+        freed = clear_cache(root)
+        print(f"cleared the feature cache in {root / 'features'} ({freed / 1e6:.1f} MB freed)")
+        return EXIT_OK
+    entries = cache_entries(root)
+    total = sum(size for _, _, size in entries)
+    print(f"feature cache: {root / 'features'}: {len(entries)} entries, {total / 1e6:.1f} MB")
+    for path, description, size in entries:
+        print(f"  {path.stem[:12]}  {size / 1e6:8.1f} MB  {description}")
+    return EXIT_OK
+
+
 def main(argv=None):
     """Entry point of the console script; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its info lines
@@ -186,7 +207,7 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    handler = {"run": cmd_run, "list": cmd_list}[args.command]
+    handler = {"run": cmd_run, "list": cmd_list, "cache": cmd_cache}[args.command]
     try:
         return handler(args)
     except TransferbenchError as exc:

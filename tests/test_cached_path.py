@@ -1,0 +1,115 @@
+"""The fast path is exact: cached features give the full model's outputs, and the cache key tracks its inputs."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from transferbench.backbones import BACKBONES
+from transferbench.cli import main
+from transferbench.config import RunConfig
+from transferbench.experiment import run_row
+from transferbench.feature_cache import FeatureCache, feature_key
+from transferbench.features import check_cacheable, extract, extractor_for
+from transferbench.modeling import build_base, build_transfer_model, choose_weights
+from transferbench.training import compile_model, prepare_fine_tuning, top_model
+
+
+def _model(name, size=32):
+    spec = BACKBONES[name]
+    keras.utils.set_random_seed(3)
+    base = build_base(spec, size, choose_weights(spec, "random"))
+    return spec, *build_transfer_model(spec, base, raw_shape=(28, 28, 1), num_classes=10)
+
+
+def test_assembled_model_predicts_like_the_head_on_cached_features(context, tmp_path, tiny_splits):
+    cfg = RunConfig(models=["vgg16"], fine_tune=["none"], weights="random", epochs=2, batch_size=32, disk_cache=False)
+    ctx = context(cfg)
+    row = run_row({"name": "vgg16", "backbone": "vgg16", "phase": "frozen"}, cfg, ctx)
+    assert row["status"] == "ok" and row["path"] == "cached" and row["features_from_cache"] is False
+    saved = np.load(tmp_path / "predictions" / "vgg16.npz")["probabilities"]  # head on cached features
+    model = keras.models.load_model(tmp_path / "models" / "vgg16.keras")
+    np.testing.assert_allclose(model.predict(tiny_splits.x_test, verbose=0), saved, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_top_model_on_cut_activations_equals_the_full_model(name, tiny_splits):
+    spec, model, head = _model(name)
+    prepare_fine_tuning(model, spec)
+    check_cacheable(model, spec.cut_after)
+    cut, pooled = extract(extractor_for(model, spec.cut_after), tiny_splits.x_test[:40], batch_size=16)
+    top = top_model(model, spec.cut_after)
+    full = model.predict(tiny_splits.x_test[:40], verbose=0)
+    np.testing.assert_allclose(top.predict(cut, verbose=0), full, atol=1e-4)
+    np.testing.assert_allclose(head.predict(pooled, verbose=0), full, atol=1e-4)
+    # a training step on the top changes the full model the same way (shared weights)
+    compile_model(top, 1e-3)
+    top.train_on_batch(cut[:16], tiny_splits.y_test[:16])
+    np.testing.assert_allclose(top.predict(cut, verbose=0), model.predict(tiny_splits.x_test[:40], verbose=0), atol=1e-4)
+
+
+def test_cacheable_check_rejects_unfrozen_bn_and_random_layers():
+    spec, model, _ = _model("mobilenetv2")
+    base_layers = model.layers[4].layers
+    first_bn = next(l for l in base_layers if isinstance(l, keras.layers.BatchNormalization))
+    first_bn.trainable = True
+    with pytest.raises(ValueError, match="bn_Conv1 is trainable"):
+        check_cacheable(model)
+    first_bn.trainable = False
+    last_bn = [l for l in base_layers if isinstance(l, keras.layers.BatchNormalization)][-1]
+    last_bn.trainable = True  # after the cut: trainable weights are fine, batch statistics are not
+    with pytest.raises(ValueError, match="not in inference mode"):
+        check_cacheable(model, spec.cut_after)
+    last_bn.trainable = False
+    inputs = keras.Input((28, 28, 1))
+    noisy = keras.Model(inputs, model(keras.layers.RandomRotation(0.1)(inputs)))
+    with pytest.raises(ValueError):
+        check_cacheable(noisy)
+
+
+BASE_KEY = dict(backbone="vgg16", weights="random:seed=1", input_size=32, preprocess="caffe", data="abc",
+                keras="3", tensorflow="2")
+
+
+@pytest.mark.parametrize("part, value", [("backbone", "resnet50"), ("weights", "imagenet:ff"), ("input_size", 48),
+                                         ("preprocess", "unit"), ("data", "abd"), ("keras", "3.1"),
+                                         ("tensorflow", "2.1")])
+def test_cache_key_changes_when_any_input_changes(part, value):
+    assert feature_key(**BASE_KEY) == feature_key(**dict(BASE_KEY))
+    assert feature_key(**{**BASE_KEY, part: value}) != feature_key(**BASE_KEY)
+
+
+def test_corrupt_cache_entry_is_detected_and_never_used(tmp_path, capsys):
+    cache = FeatureCache(tmp_path)
+    arrays = {"pooled_train": np.arange(12, dtype=np.float32).reshape(3, 4)}
+    cache.put("k1", arrays, "test")
+    assert FeatureCache(tmp_path).get("k1", ["pooled_train"])["pooled_train"].tolist() == arrays["pooled_train"].tolist()
+    path = cache.path("k1")
+    data = bytearray(path.read_bytes())
+    offset = data.find(np.float32(5).tobytes())
+    data[offset:offset + 4] = np.float32(6).tobytes()  # a flipped value with an intact zip
+    path.write_bytes(bytes(data))
+    assert FeatureCache(tmp_path).get("k1", ["pooled_train"]) is None
+    assert "unusable" in capsys.readouterr().err and not path.exists()
+    path.write_bytes(b"PK\x03\x04 truncated")
+    assert FeatureCache(tmp_path).get("k1", ["pooled_train"]) is None
+    cache.put("k2", arrays, "test")
+    assert FeatureCache(tmp_path).get("k2", ["pooled_train", "cut_train"]) is None  # lacks what is needed
+
+
+def test_second_identical_run_skips_extraction_and_cache_cli(tmp_path, capsys):
+    argv = ["run", "--weights", "random", "--models", "mobilenetv2", "--fine-tune", "mobilenetv2",
+            "--train-limit", "200", "--test-limit", "100", "--epochs", "1", "--fine-tune-epochs", "1",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    first, second = (json.loads((tmp_path / r / "results.json").read_text())["rows"] for r in "ab")
+    assert first[0]["features_from_cache"] is False and second[0]["features_from_cache"] is True
+    assert second[1]["features_from_cache"] is True and second[0]["feature_seconds"] == 0
+    assert first[0]["test_accuracy"] == second[0]["test_accuracy"]
+    capsys.readouterr()
+    assert main(["cache", "info", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "1 entries" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert not list((tmp_path / "cache").rglob("*.npz"))
