@@ -38,7 +38,7 @@ def test_top_model_on_cut_activations_equals_the_full_model(name, tiny_splits):
     spec, model, head = _model(name)
     prepare_fine_tuning(model, spec)
     check_cacheable(model, spec.cut_after)
-    cut, pooled = extract(extractor_for(model, spec.cut_after), tiny_splits.x_test[:40], batch_size=16)
+    [(cut, pooled)] = extract(extractor_for(model, spec.cut_after), [tiny_splits.x_test[:40]], batch_size=16)
     top = top_model(model, spec.cut_after)
     full = model.predict(tiny_splits.x_test[:40], verbose=0)
     np.testing.assert_allclose(top.predict(cut, verbose=0), full, atol=1e-4)

@@ -78,10 +78,9 @@ def _features(model, cfg, ctx, key, cut_after, label):
     check_cacheable(model, cut_after)
     extractor = extractor_for(model, cut_after)
     start = time.perf_counter()
+    image_sets = [getattr(ctx.splits, f"x_{split}") for split in SPLIT_NAMES]
     entry = {}
-    for split in SPLIT_NAMES:
-        images = getattr(ctx.splits, f"x_{split}")
-        outputs = extract(extractor, images, batch_size=cfg.extract_batch_size, label=f"{label} {split}")
+    for split, outputs in zip(SPLIT_NAMES, extract(extractor, image_sets, batch_size=cfg.extract_batch_size, label=label)):
         entry[f"pooled_{split}"] = outputs[-1]
         if cut_after:
             entry[f"cut_{split}"] = outputs[0]
