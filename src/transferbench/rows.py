@@ -31,6 +31,14 @@ def _fit(model, splits, cfg, x_train, x_val, epochs, patience):
                batch_size=cfg.batch_size, patience=patience)
 
 
+def _evaluate(model, inputs, updates, batch_size=256):
+    """Test probabilities of model on inputs; the seconds it took go into updates['evaluate_seconds']."""
+    start = time.perf_counter()
+    probabilities = predict_probabilities(model, inputs, batch_size=batch_size)
+    updates["evaluate_seconds"] = time.perf_counter() - start
+    return probabilities
+
+
 def run_scratch(row, cfg, ctx):
     """The CNN from scratch: seed-style fit (nothing to cache)."""
     splits = ctx.splits
@@ -38,7 +46,7 @@ def run_scratch(row, cfg, ctx):
     compile_model(model, cfg.cnn_lr)
     updates = {"weights": "scratch", **count_params(model)}
     updates.update(_fit(model, splits, cfg, splits.x_train, splits.x_val, cfg.epochs, cfg.patience))
-    return model, updates, predict_probabilities(model, splits.x_test)
+    return model, updates, _evaluate(model, splits.x_test, updates)
 
 
 def _frozen_model(row, cfg, ctx):
@@ -58,7 +66,7 @@ def run_frozen_seed_style(row, cfg, ctx):
     splits = ctx.splits
     updates = {"weights": choice.label, **count_params(model)}
     updates.update(_fit(model, splits, cfg, splits.x_train, splits.x_val, cfg.epochs, cfg.patience))
-    return model, updates, predict_probabilities(model, splits.x_test)
+    return model, updates, _evaluate(model, splits.x_test, updates)
 
 
 def _weights_identity(spec, cfg, choice):
@@ -104,7 +112,7 @@ def run_frozen_cached(row, cfg, ctx):
     record = _fit(head, ctx.splits, cfg, entry["pooled_train"], entry["pooled_val"], cfg.epochs, cfg.patience)
     record["train_seconds"] += feature_seconds
     updates.update(record)
-    return model, updates, predict_probabilities(head, entry["pooled_test"], batch_size=1024)
+    return model, updates, _evaluate(head, entry["pooled_test"], updates, batch_size=1024)
 
 
 def _phase_one_model(row, ctx):
@@ -121,7 +129,7 @@ def run_fine_tune_seed_style(row, cfg, ctx):
     splits = ctx.splits
     updates = {"unfrozen_layers": unfrozen, **count_params(model)}
     updates.update(_fit(model, splits, cfg, splits.x_train, splits.x_val, cfg.fine_tune_epochs, 0))
-    return model, updates, predict_probabilities(model, splits.x_test)
+    return model, updates, _evaluate(model, splits.x_test, updates)
 
 
 def run_fine_tune_cached(row, cfg, ctx):
@@ -137,7 +145,7 @@ def run_fine_tune_cached(row, cfg, ctx):
     record = _fit(top, ctx.splits, cfg, entry["cut_train"], entry["cut_val"], cfg.fine_tune_epochs, 0)
     record["train_seconds"] += feature_seconds
     updates.update(record)
-    return model, updates, predict_probabilities(top, entry["cut_test"], batch_size=1024)
+    return model, updates, _evaluate(top, entry["cut_test"], updates, batch_size=1024)
 
 
 RUNNERS = {

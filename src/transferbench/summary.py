@@ -28,6 +28,10 @@ def print_summary(record, run_dir):
         print("trainable params per accuracy point:")
         for row in ok:
             print(f"  {row['name']:<18} {row['trainable_params'] / max(row['test_accuracy'] * 100, 1e-9):>12,.0f}")
+    total = sum(row["train_seconds"] for row in ok)
+    if total > 0:
+        shares = ", ".join(f"{row['name']} {row['train_seconds'] / total:.0%}" for row in ok)
+        print(f"training time: {total:.1f}s in all ({shares})")
     for row in record["rows"]:
         if row["status"] != "ok":
             print(f"{row['status']}: {row['name']}: {row['reason']}")
