@@ -1,13 +1,16 @@
-"""Command line: `transferbench run | list | cache`. Heavy imports happen inside the handlers so --help is instant."""
+"""Command line: `transferbench run | report | predict | list | cache`. Heavy imports happen inside the handlers so --help is instant."""
 
 import argparse
+import importlib.util
 import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SKIPPED, TransferbenchError, UsageError
+from .errors import (
+    EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, TransferbenchError, UsageError,
+)
 
 EXIT_CODES = """exit codes:
   0  every row ran (status ok)
@@ -86,6 +89,9 @@ def _add_run_flags(parser):
     add("--no-disk-cache", dest="disk_cache", action="store_false", default=s,
         help="compute features in memory only; do not read or write the feature cache")
     add("--extract-batch-size", type=int, default=s, metavar="N", help="batch size of feature extraction (default 256)")
+    add("--tensorboard", action="store_true", default=s, help="write TensorBoard logs per row under RUN_DIR/tensorboard/")
+    add("--no-report", dest="report", action="store_false", default=s, help="do not write figures and the report")
+    add("--lang", default=s, choices=["en", "es"], help="report language (default en)")
     add("--cache-dir", default=s, metavar="DIR", help="cache root (default $TRANSFERBENCH_CACHE or ~/.cache/transferbench)")
 
 
@@ -100,6 +106,17 @@ def build_parser():
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_run_flags(run)
     commands.add_parser("list", help="list backbones, scratch models and datasets")
+    report = commands.add_parser("report", help="write figures, report.html and report.md for a run folder")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.add_argument("--lang", choices=["en", "es"], default="en", help="report language (default en)")
+    report.add_argument("--feature-model", default="vgg16", metavar="NAME",
+                        help="row whose first three conv layers are shown as feature maps (default vgg16)")
+    report.add_argument("--seed", type=int, default=0, help="seed for the example images (default 0)")
+    predict = commands.add_parser("predict", help="classify image files with a saved model")
+    predict.add_argument("--model", required=True, metavar="RUN_DIR/models/NAME.keras")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, any size, gray or colour")
+    predict.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     cache = commands.add_parser("cache", help="show or clear the feature cache")
     cache.add_argument("action", choices=["info", "clear"], help="info: entries and sizes; clear: delete them")
     cache.add_argument("--cache-dir", metavar="DIR", help="cache root (default $TRANSFERBENCH_CACHE or ~/.cache/transferbench)")
@@ -146,6 +163,8 @@ def cmd_run(args):
     quiet_tensorflow()
     cfg = resolve(load_toml(args.config) if args.config else {}, _flag_settings(args))
     plan_rows(cfg)  # fail on bad names before creating anything
+    if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise UsageError("--tensorboard needs the tensorboard package: pip install tensorboard")
     out = _prepare_out(cfg)
     from .experiment import run_experiment
     from .summary import print_summary
@@ -159,6 +178,14 @@ def cmd_run(args):
         print(f"\ninterrupted: finished rows are saved in {out}/results.json", file=sys.stderr)
         return EXIT_INTERRUPTED
     print_summary(record, out)
+    if cfg.report:
+        from .report import build_report
+
+        try:
+            print(f"report: {build_report(out, lang=cfg.lang)}")
+        except Exception as exc:  # the results are saved; a report problem must not hide them
+            print(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+                  f"retry with `transferbench report {out}`", file=sys.stderr)
     statuses = {row["status"] for row in record["rows"]}
     return EXIT_FAILED if "failed" in statuses else EXIT_SKIPPED if "skipped" in statuses else EXIT_OK
 
@@ -179,6 +206,56 @@ def cmd_list(args):
     for spec in DATASETS.values():
         print(f"  {spec.name:<12} {spec.notes}")
     return EXIT_OK
+
+
+def cmd_report(args):
+    """Handle `transferbench report RUN_DIR`."""
+    quiet_tensorflow()
+    from .report import build_report
+
+    print(f"report: {build_report(args.run_dir, lang=args.lang, feature_model=args.feature_model, seed=args.seed)}")
+    return EXIT_OK
+
+
+def _class_names(model_path, count):
+    """Class names recorded in the model's run folder, else 0..count-1."""
+    import json
+
+    results = Path(model_path).resolve().parent.parent / "results.json"
+    try:
+        names = json.loads(results.read_text())["dataset"]["class_names"]
+        return names if len(names) == count else [str(i) for i in range(count)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [str(i) for i in range(count)]
+
+
+def cmd_predict(args):
+    """Handle `transferbench predict --model FILE IMAGE...`."""
+    import json
+
+    model_path = Path(args.model)
+    if not model_path.is_file():
+        raise UsageError(f"model file not found: {model_path}")
+    quiet_tensorflow()
+    import keras
+
+    from . import layers  # noqa: F401  (registers the custom layers)
+    from .predict import predict_files
+
+    try:
+        model = keras.models.load_model(model_path)
+    except Exception as exc:
+        raise UsageError(f"cannot load model {model_path}: {str(exc).splitlines()[0][:200]}") from None
+    outputs = predict_files(model, args.images, _class_names(model_path, model.output_shape[-1]), k=args.top)
+    if args.json:
+        print(json.dumps(outputs, indent=2))
+    for item in outputs:
+        if "error" in item:
+            print(f"transferbench: error: {item['file']}: {item['error']}", file=sys.stderr)
+        elif not args.json:
+            top = ", ".join(f"{c['class']} {c['probability']:.1%}" for c in item["top"])
+            print(f"{item['file']}: {top}")
+    return EXIT_USAGE if any("error" in item for item in outputs) else EXIT_OK
 
 
 def cmd_cache(args):
@@ -207,7 +284,8 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    handler = {"run": cmd_run, "list": cmd_list, "cache": cmd_cache}[args.command]
+    handler = {"run": cmd_run, "list": cmd_list, "cache": cmd_cache, "report": cmd_report,
+               "predict": cmd_predict}[args.command]
     try:
         return handler(args)
     except TransferbenchError as exc:

@@ -40,6 +40,9 @@ class RunConfig:
     cache_dir: str | None = None  # default: $TRANSFERBENCH_CACHE or ~/.cache/transferbench
     cache: bool = True  # frozen rows train on features computed once; False = the seed's fit over the full model
     disk_cache: bool = True  # keep computed features on disk across runs (under cache_dir/features)
+    tensorboard: bool = False  # write Keras TensorBoard logs per row under <run>/tensorboard/<row>
+    report: bool = True  # write figures and report.html / report.md at the end of the run
+    lang: str = "en"  # report language: en or es
     extract_batch_size: int = 256  # batch size of the one forward pass that computes cached features
 
     def validate(self):
@@ -65,6 +68,8 @@ class RunConfig:
             raise UsageError(f"weights must be 'imagenet' or 'random'{did_you_mean(self.weights, ['imagenet', 'random'])}")
         if self.preprocess not in ("backbone", "seed"):
             raise UsageError(f"preprocess must be 'backbone' or 'seed', got '{self.preprocess}'")
+        if self.lang not in ("en", "es"):
+            raise UsageError(f"lang must be 'en' or 'es', got '{self.lang}'")
         if not self.models:
             raise UsageError("models is empty: name at least one model")
         return self

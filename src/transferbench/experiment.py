@@ -71,6 +71,7 @@ class RunContext:
     run_dir: Path
     cache: FeatureCache
     fine_tune_targets: list
+    tensorboard: bool = False
     data_digest: str = ""
     tf_version: str = ""
     done: dict = field(default_factory=dict)
@@ -83,7 +84,8 @@ def make_context(cfg, splits, run_dir):
     root = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     digest = digest_arrays(splits.x_train, splits.y_train, splits.x_val, splits.y_val, splits.x_test, splits.y_test)
     return RunContext(splits=splits, run_dir=Path(run_dir), cache=FeatureCache(root if cfg.disk_cache else None),
-                      fine_tune_targets=fine_tune_targets(cfg), data_digest=digest, tf_version=tf.__version__)
+                      fine_tune_targets=fine_tune_targets(cfg), tensorboard=cfg.tensorboard, data_digest=digest,
+                      tf_version=tf.__version__)
 
 
 def run_row(row, cfg, ctx):
@@ -144,6 +146,7 @@ def run_experiment(cfg, run_dir, *, on_row=None):
         "finished": False,
     }
     results.write_results(run_dir, record)
+    results.write_test_images(run_dir, splits.x_test, splits.y_test, dataset.class_names)
     for index, row in enumerate(rows, start=1):
         if on_row:
             on_row(row, index, len(rows))

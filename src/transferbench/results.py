@@ -64,6 +64,16 @@ def write_predictions(run_dir, name, labels, probabilities):
     atomic_write(Path(run_dir) / "predictions" / f"{name}.npz", write)
 
 
+def write_test_images(run_dir, images, labels, class_names):
+    """Save the run's test images (uint8) so reports and examples need nothing outside the run folder."""
+
+    def write(temp):
+        with open(temp, "wb") as handle:
+            np.savez_compressed(handle, images=images, labels=labels, class_names=np.array(class_names))
+
+    atomic_write(Path(run_dir) / "data" / "test_images.npz", write)
+
+
 def write_model(run_dir, name, model):
     """Save the full model as models/<name>.keras; return its path."""
     path = Path(run_dir) / "models" / f"{name}.keras"

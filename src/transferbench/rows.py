@@ -25,10 +25,13 @@ def _num_classes(splits):
     return int(max(splits.y_train.max(), splits.y_test.max())) + 1
 
 
-def _fit(model, splits, cfg, x_train, x_val, epochs, patience):
-    """fit() with the run's batch size on the given inputs and the split's labels."""
-    return fit(model, (x_train, splits.y_train), (x_val, splits.y_val), epochs=epochs,
-               batch_size=cfg.batch_size, patience=patience)
+def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row):
+    """fit() with the run's batch size on the given inputs and the split's labels (+ TensorBoard if asked)."""
+    callbacks = []
+    if ctx.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(ctx.run_dir) / "tensorboard" / row["name"])))
+    return fit(model, (x_train, ctx.splits.y_train), (x_val, ctx.splits.y_val), epochs=epochs,
+               batch_size=cfg.batch_size, patience=patience, callbacks=callbacks)
 
 
 def _evaluate(model, inputs, updates, batch_size=256):
@@ -45,7 +48,7 @@ def run_scratch(row, cfg, ctx):
     model = build_cnn(raw_shape=splits.x_train.shape[1:], num_classes=_num_classes(splits), input_size=cfg.input_size)
     compile_model(model, cfg.cnn_lr)
     updates = {"weights": "scratch", **count_params(model)}
-    updates.update(_fit(model, splits, cfg, splits.x_train, splits.x_val, cfg.epochs, cfg.patience))
+    updates.update(_fit(model, ctx, cfg, splits.x_train, splits.x_val, cfg.epochs, cfg.patience, row))
     return model, updates, _evaluate(model, splits.x_test, updates)
 
 
@@ -65,7 +68,7 @@ def run_frozen_seed_style(row, cfg, ctx):
     compile_model(model, cfg.lr)
     splits = ctx.splits
     updates = {"weights": choice.label, **count_params(model)}
-    updates.update(_fit(model, splits, cfg, splits.x_train, splits.x_val, cfg.epochs, cfg.patience))
+    updates.update(_fit(model, ctx, cfg, splits.x_train, splits.x_val, cfg.epochs, cfg.patience, row))
     return model, updates, _evaluate(model, splits.x_test, updates)
 
 
@@ -109,7 +112,7 @@ def run_frozen_cached(row, cfg, ctx):
     compile_model(head, cfg.lr)
     updates = {"weights": choice.label, **count_params(model), "feature_key": key,
                "feature_seconds": feature_seconds, "features_from_cache": hit}
-    record = _fit(head, ctx.splits, cfg, entry["pooled_train"], entry["pooled_val"], cfg.epochs, cfg.patience)
+    record = _fit(head, ctx, cfg, entry["pooled_train"], entry["pooled_val"], cfg.epochs, cfg.patience, row)
     record["train_seconds"] += feature_seconds
     updates.update(record)
     return model, updates, _evaluate(head, entry["pooled_test"], updates, batch_size=1024)
@@ -128,7 +131,7 @@ def run_fine_tune_seed_style(row, cfg, ctx):
     compile_model(model, cfg.fine_tune_lr)
     splits = ctx.splits
     updates = {"unfrozen_layers": unfrozen, **count_params(model)}
-    updates.update(_fit(model, splits, cfg, splits.x_train, splits.x_val, cfg.fine_tune_epochs, 0))
+    updates.update(_fit(model, ctx, cfg, splits.x_train, splits.x_val, cfg.fine_tune_epochs, 0, row))
     return model, updates, _evaluate(model, splits.x_test, updates)
 
 
@@ -142,7 +145,7 @@ def run_fine_tune_cached(row, cfg, ctx):
     compile_model(top, cfg.fine_tune_lr)
     updates = {"unfrozen_layers": unfrozen, **count_params(model), "feature_key": key,
                "feature_seconds": feature_seconds, "features_from_cache": hit}
-    record = _fit(top, ctx.splits, cfg, entry["cut_train"], entry["cut_val"], cfg.fine_tune_epochs, 0)
+    record = _fit(top, ctx, cfg, entry["cut_train"], entry["cut_val"], cfg.fine_tune_epochs, 0, row)
     record["train_seconds"] += feature_seconds
     updates.update(record)
     return model, updates, _evaluate(top, entry["cut_test"], updates, batch_size=1024)

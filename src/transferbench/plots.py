@@ -1,0 +1,102 @@
+"""Figures from a run folder: curves, accuracy bars, feature maps, confusion matrices, prediction examples."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+
+CURVE_KEYS = (("accuracy", "train_acc"), ("val_accuracy", "val_acc"), ("loss", "train_loss"), ("val_loss", "val_loss"))
+
+
+def _save(fig, path):
+    """Write a figure as PNG and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def training_curves(rows, path, t):
+    """2x2 curves per row; fine-tuned rows continue after their phase-1 epochs, boundary marked."""
+    by_name = {row["name"]: row for row in rows}
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    fig.suptitle(t("curves_title"), fontsize=14, fontweight="bold")
+    for ax, (key, label) in zip(axes.flat, CURVE_KEYS):
+        for row in rows:
+            values = row["history"][key]
+            source = by_name.get(row.get("from"))
+            offset = len(source["history"][key]) if source else 0
+            epochs = np.arange(offset + 1, offset + len(values) + 1)
+            if source:
+                epochs = np.concatenate([[offset], epochs])
+                values = [source["history"][key][-1], *values]
+                ax.axvline(offset + 0.5, color="grey", linestyle=":", linewidth=1)
+                ax.annotate(t("phase_boundary"), (offset + 0.5, 0.02), xycoords=("data", "axes fraction"),
+                            fontsize=7, color="grey", rotation=90)
+            ax.plot(epochs, values, marker="o", markersize=3, label=row["name"],
+                    linestyle="--" if source else "-")
+        ax.set_title(t(label))
+        ax.set_xlabel(t("epoch"))
+        ax.set_ylabel(t("accuracy") if "acc" in key else t("loss"))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def accuracy_bars(rows, path, t):
+    """Test accuracy per row with the value on each bar."""
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4.5))
+    values = [row["test_accuracy"] * 100 for row in rows]
+    colors = ["#4c72b0" if row["phase"] != "scratch" else "#dd8452" for row in rows]
+    bars = ax.bar([row["name"] for row in rows], values, color=colors)
+    ax.bar_label(bars, labels=[f"{v:.2f}%" for v in values], padding=3)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel(t("test_acc_pct"))
+    ax.set_title(t("bars_title"), fontweight="bold")
+    ax.tick_params(axis="x", rotation=20)
+    return _save(fig, path)
+
+
+def feature_maps(layer_outputs, image, label, model_name, path, t, channels=8):
+    """For one image, `channels` channels of each given conv layer output, with names and shapes."""
+    fig, axes = plt.subplots(len(layer_outputs), channels + 1, figsize=(1.6 * (channels + 1), 1.9 * len(layer_outputs)))
+    axes = np.atleast_2d(axes)
+    fig.suptitle(t("fmaps_title", model=model_name, label=label), fontweight="bold")
+    for row_axes, (name, activation) in zip(axes, layer_outputs):
+        row_axes[0].imshow(image.squeeze(), cmap="gray")
+        row_axes[0].set_title(f"{name}\n{tuple(activation.shape)}", fontsize=7)
+        for c, ax in enumerate(row_axes[1:]):
+            ax.imshow(activation[..., c], cmap="viridis")
+            ax.set_title(f"{t('channel')} {c}", fontsize=7)
+        for ax in row_axes:
+            ax.axis("off")
+    return _save(fig, path)
+
+
+def confusion(labels, predicted, class_names, model_name, path, t):
+    """Confusion-matrix heatmap with counts."""
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ConfusionMatrixDisplay.from_predictions(labels, predicted, labels=np.arange(len(class_names)),
+                                            display_labels=class_names, cmap="Blues", ax=ax, colorbar=True)
+    ax.set_xlabel(t("predicted"))
+    ax.set_ylabel(t("true"))
+    ax.set_title(t("confusion_title", model=model_name), fontweight="bold")
+    return _save(fig, path)
+
+
+def image_grid(images, labels, probabilities, indices, class_names, title, path, t):
+    """Images with predicted / true label and confidence, green when right and red when wrong."""
+    cols = 6
+    rows = max(1, int(np.ceil(len(indices) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.5 * rows))
+    fig.suptitle(title, fontweight="bold")
+    for ax in np.atleast_1d(axes).flat:
+        ax.axis("off")
+    for ax, i in zip(np.atleast_1d(axes).flat, indices):
+        pred = int(probabilities[i].argmax())
+        ax.imshow(images[i].squeeze(), cmap="gray" if images.shape[-1] == 1 else None)
+        ax.set_title(t("pred_true", pred=class_names[pred], true=class_names[labels[i]], conf=probabilities[i][pred]),
+                     fontsize=9, color="green" if pred == labels[i] else "red")
+    return _save(fig, path)

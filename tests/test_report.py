@@ -1,0 +1,122 @@
+"""The report and predict from a tiny run folder: figures, tables, languages, image handling."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from transferbench.cli import main
+
+FIGURES = ["training_curves.png", "test_accuracy.png", "feature_maps.png", "examples.png"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny run: mobilenetv2 (frozen + fine-tuned), cnn, and a skipped ImageNet-less resnet50 row."""
+    out = tmp_path_factory.mktemp("report") / "run"
+    code = main(["run", "--weights", "random", "--models", "mobilenetv2,cnn", "--fine-tune", "mobilenetv2",
+                 "--train-limit", "300", "--test-limit", "100", "--epochs", "2", "--fine-tune-epochs", "1",
+                 "--out", str(out), "--tensorboard"])
+    assert code == 0
+    record = json.loads((out / "results.json").read_text())
+    record["rows"].append({**record["rows"][0], "name": "resnet50", "backbone": "resnet50", "status": "skipped",
+                           "reason": "ImageNet weights for resnet50 unavailable: test reason"})
+    (out / "results.json").write_text(json.dumps(record))
+    return out
+
+
+def _not_blank_png(path):
+    image = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
+    return image.shape[0] > 200 and image.shape[1] > 200 and image.var() > 50
+
+
+def test_every_figure_is_a_real_png(run_dir):
+    assert main(["report", str(run_dir)]) == 0
+    figures = run_dir / "figures"
+    for name in FIGURES + ["confusion_cnn.png", "confusion_mobilenetv2.png", "confusion_mobilenetv2_finetuned.png"]:
+        assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert _not_blank_png(figures / name), name
+
+
+def test_report_has_every_row_reasons_and_class_reports(run_dir):
+    main(["report", str(run_dir)])
+    page = (run_dir / "report.html").read_text()
+    markdown = (run_dir / "report.md").read_text()
+    for name in ("mobilenetv2", "cnn", "mobilenetv2_finetuned", "resnet50"):
+        assert f"<td>{name}</td>" in page and f"| {name} |" in markdown
+    assert "test reason" in page and "test reason" in markdown
+    assert "precision" in page and "0." in page and "data:image/png;base64," in page
+    assert "src='http" not in page and 'src="http' not in page  # self-contained
+    assert page.count("<img") >= 7
+
+
+def test_spanish_changes_titles(run_dir):
+    main(["report", str(run_dir), "--lang", "es"])
+    page = (run_dir / "report.html").read_text()
+    assert "Informe de transferbench" in page and "Matriz de confusión" in page
+    main(["report", str(run_dir)])
+    assert "transferbench report" in (run_dir / "report.html").read_text()
+
+
+def test_tensorboard_logs_per_row(run_dir):
+    for name in ("mobilenetv2", "cnn", "mobilenetv2_finetuned"):
+        assert list((run_dir / "tensorboard" / name).rglob("events.out.tfevents.*")), name
+
+
+def test_report_on_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a transferbench run folder" in capsys.readouterr().err
+    (tmp_path / "results.json").write_text('{"schema_version": 0, "rows": []}')
+    assert main(["report", str(tmp_path)]) == 2
+    assert "another transferbench format" in capsys.readouterr().err
+
+
+def _digit(dark_on_light, size=140, colour=False):
+    """A drawn '1': a thick vertical bar."""
+    canvas = np.zeros((size, size), np.uint8)
+    canvas[size // 6 : -size // 6, size // 2 - size // 14 : size // 2 + size // 14] = 255
+    if dark_on_light:
+        canvas = 255 - canvas
+    return Image.fromarray(canvas).convert("RGB") if colour else Image.fromarray(canvas)
+
+
+def test_predict_images_of_every_kind(run_dir, tmp_path, capsys, mnist):
+    _digit(True).save(tmp_path / "dark.png")
+    _digit(False).save(tmp_path / "light.png")
+    _digit(True, colour=True).save(tmp_path / "colour.jpg", quality=95)
+    Image.fromarray(np.full((1, 1), 200, np.uint8)).save(tmp_path / "tiny.png")
+    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "empty.png").write_bytes(b"")
+    files = ["dark.png", "light.png", "colour.jpg", "tiny.png", "text.png", "empty.png", "missing.png"]
+    model = run_dir / "models" / "cnn.keras"
+    code = main(["predict", "--model", str(model), "--json", *[str(tmp_path / f) for f in files]])
+    captured = capsys.readouterr()
+    results = {item["file"].split("/")[-1]: item for item in json.loads(captured.out)}
+    assert code == 2
+    for name in ("dark.png", "light.png", "colour.jpg", "tiny.png"):
+        top = results[name]["top"]
+        assert len(top) == 3 and abs(sum(c["probability"] for c in top)) <= 1.0 + 1e-6
+    assert results["dark.png"]["top"][0]["class"] == results["light.png"]["top"][0]["class"]  # inverted alike
+    assert "not a readable image" in results["text.png"]["error"]
+    assert "empty" in results["empty.png"]["error"] and "not found" in results["missing.png"]["error"]
+    assert captured.err.count("transferbench: error:") == 3
+
+
+def test_predict_agrees_with_the_run_predictions(run_dir, tmp_path, capsys):
+    with np.load(run_dir / "data" / "test_images.npz") as data:
+        image, label = data["images"][0], data["labels"][0]
+    Image.fromarray(image[..., 0]).save(tmp_path / "test0.png")
+    assert main(["predict", "--model", str(run_dir / "models" / "cnn.keras"), "--json", str(tmp_path / "test0.png")]) == 0
+    top = json.loads(capsys.readouterr().out)[0]["top"]
+    saved = np.load(run_dir / "predictions" / "cnn.npz")
+    assert saved["labels"][0] == label
+    assert top[0]["class"] == str(saved["probabilities"][0].argmax())
+    assert top[0]["probability"] == pytest.approx(float(saved["probabilities"][0].max()), abs=1e-5)
+
+
+def test_predict_refuses_a_huge_image_header(run_dir, tmp_path, capsys):
+    path = tmp_path / "huge.png"
+    Image.new("1", (20000, 20000)).save(path)  # small file, 400 M pixels
+    assert main(["predict", "--model", str(run_dir / "models" / "cnn.keras"), str(path)]) == 2
+    assert "pixel limit" in capsys.readouterr().err
