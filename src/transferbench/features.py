@@ -54,9 +54,8 @@ def extract(extractor, image_sets, *, batch_size=256, label="features"):
     forward = tf.function(lambda x: extractor(x, training=False), input_signature=[spec])
     total = sum(len(images) for images in image_sets)
     print(f"{label}: one forward pass over {total:,} images", flush=True)
-    bar = keras.utils.Progbar(total, unit_name="image", interval=0.1 if sys.stdout.isatty() else 15,
-                              stateful_metrics=["img/s"])
-    start, done, results = time.perf_counter(), 0, []
+    progress = _Progress(total)
+    done, results = 0, []
     for images in image_sets:
         outputs = [np.empty((len(images), *o.shape[1:]), np.float32) for o in extractor.outputs]
         for begin in range(0, len(images), batch_size):
@@ -64,6 +63,26 @@ def extract(extractor, image_sets, *, batch_size=256, label="features"):
             for out, values in zip(outputs, batch if isinstance(batch, (list, tuple)) else [batch]):
                 out[begin : begin + len(values)] = values.numpy()
             done += min(batch_size, len(images) - begin)
-            bar.update(done, values=[("img/s", done / max(time.perf_counter() - start, 1e-9))])
+            progress.update(done)
         results.append(outputs)
     return results
+
+
+class _Progress:
+    """Images done, images/s and time left: Keras's Progbar on a terminal, a plain line every 15 s in logs."""
+
+    def __init__(self, total):
+        self.total, self.start, self.last = total, time.perf_counter(), 0.0
+        self.bar = keras.utils.Progbar(total, unit_name="image", stateful_metrics=["img/s"]) if sys.stdout.isatty() else None
+
+    def update(self, done):
+        """Report that `done` images are finished."""
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        rate = done / elapsed
+        if self.bar is not None:
+            self.bar.update(done, values=[("img/s", rate)])
+        elif done == self.total or elapsed - self.last >= 15:
+            self.last = elapsed
+            left = (self.total - done) / rate
+            print(f"  {done:,}/{self.total:,} images, {rate:,.0f} img/s, {elapsed:.1f}s elapsed, {left:.0f}s left",
+                  flush=True)

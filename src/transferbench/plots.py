@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 CURVE_KEYS = (("accuracy", "train_acc"), ("val_accuracy", "val_acc"), ("loss", "train_loss"), ("val_loss", "val_loss"))
@@ -21,7 +22,10 @@ def _save(fig, path):
 def training_curves(rows, path, t):
     """2x2 curves per row; fine-tuned rows continue after their phase-1 epochs, boundary marked."""
     by_name = {row["name"]: row for row in rows}
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    phase_one = {row["name"]: len(by_name[row["from"]]["history"]["loss"]) if row.get("from") in by_name else 0
+                 for row in rows}
+    last_epoch = max(phase_one[row["name"]] + len(row["history"]["loss"]) for row in rows)
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9), layout="constrained")
     fig.suptitle(t("curves_title"), fontsize=14, fontweight="bold")
     for ax, (key, label) in zip(axes.flat, CURVE_KEYS):
         for row in rows:
@@ -40,6 +44,8 @@ def training_curves(rows, path, t):
         ax.set_title(t(label))
         ax.set_xlabel(t("epoch"))
         ax.set_ylabel(t("accuracy") if "acc" in key else t("loss"))
+        ax.set_xlim(0.5, last_epoch + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return _save(fig, path)
