@@ -83,10 +83,10 @@ def _weights_identity(spec, cfg, choice):
 def _features(model, cfg, ctx, key, cut_after, label):
     """Cached pooled features (and cut activations when cut_after is set) for every split."""
     needed = [f"pooled_{s}" for s in SPLIT_NAMES] + ([f"cut_{s}" for s in SPLIT_NAMES] if cut_after else [])
+    check_cacheable(model, cut_after)  # before any use, cached or computed: features must be exact
     entry = ctx.cache.get(key, needed)
     if entry is not None:
         return entry, 0.0, True
-    check_cacheable(model, cut_after)
     extractor = extractor_for(model, cut_after)
     start = time.perf_counter()
     image_sets = [getattr(ctx.splits, f"x_{split}") for split in SPLIT_NAMES]
@@ -107,7 +107,6 @@ def run_frozen_cached(row, cfg, ctx):
     key = feature_key(backbone=spec.name, weights=_weights_identity(spec, cfg, choice), input_size=cfg.input_size,
                       preprocess=model.get_layer("preprocess").mode, data=ctx.data_digest,
                       keras=keras.__version__, tensorflow=ctx.tf_version)
-    check_cacheable(model, cut)
     entry, feature_seconds, hit = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})")
     compile_model(head, cfg.lr)
     updates = {"weights": choice.label, **count_params(model), "feature_key": key,
@@ -138,7 +137,6 @@ def run_fine_tune_seed_style(row, cfg, ctx):
 def run_fine_tune_cached(row, cfg, ctx):
     """Phase 2 on cached cut-point activations: only the layers after the cut and the head run."""
     spec, model, unfrozen = _phase_one_model(row, ctx)
-    check_cacheable(model, spec.cut_after)
     key = ctx.done[row["from"]].get("feature_key") or feature_key(phase_one=row["from"], run=str(ctx.run_dir))
     entry, feature_seconds, hit = _features(model, cfg, ctx, key, spec.cut_after, f"{spec.name} cut")
     top = top_model(model, spec.cut_after)
