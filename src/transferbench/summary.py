@@ -3,17 +3,17 @@
 
 def comparison_lines(record):
     """Table lines: model, weights, accuracy %, loss, total / trainable params, minutes, status."""
-    header = f"{'model':<18} {'weights':<14} {'acc %':>7} {'loss':>7} {'total params':>13} {'trainable':>11} {'time':>8}  status"
+    header = f"{'model':<18} {'weights':<22} {'acc %':>7} {'loss':>7} {'total params':>13} {'trainable':>11} {'time':>8}  status"
     lines = [header, "-" * len(header)]
     for row in record["rows"]:
-        weights = (row.get("weights") or "-")[:14]
+        weights = (row.get("weights") or "-")[:22]
         if row["status"] == "ok":
             lines.append(
-                f"{row['name']:<18} {weights:<14} {row['test_accuracy'] * 100:>7.2f} {row['test_loss']:>7.4f} "
+                f"{row['name']:<18} {weights:<22} {row['test_accuracy'] * 100:>7.2f} {row['test_loss']:>7.4f} "
                 f"{row['total_params']:>13,} {row['trainable_params']:>11,} {row['train_seconds']:>7.1f}s  ok"
             )
         else:
-            lines.append(f"{row['name']:<18} {weights:<14} {'-':>7} {'-':>7} {'-':>13} {'-':>11} {'-':>8}  {row['status']}")
+            lines.append(f"{row['name']:<18} {weights:<22} {'-':>7} {'-':>7} {'-':>13} {'-':>11} {'-':>8}  {row['status']}")
     return lines
 
 
