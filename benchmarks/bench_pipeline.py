@@ -32,9 +32,18 @@ FROZEN = ["vgg16", "resnet50", "mobilenetv2"]
 
 def run_path(cache, args, splits, log):
     """Run every row on one path; return {row name: (wall seconds, test accuracy, train + evaluate seconds)}."""
-    cfg = RunConfig(models=FROZEN, fine_tune=["vgg16"], weights="random", epochs=args.epochs, patience=0,
-                    fine_tune_epochs=args.fine_tune_epochs, input_size=args.input_size, cache=cache,
-                    disk_cache=False, seed=args.seed).validate()
+    cfg = RunConfig(
+        models=FROZEN,
+        fine_tune=["vgg16"],
+        weights="random",
+        epochs=args.epochs,
+        patience=0,
+        fine_tune_epochs=args.fine_tune_epochs,
+        input_size=args.input_size,
+        cache=cache,
+        disk_cache=False,
+        seed=args.seed,
+    ).validate()
     timings = {}
     with tempfile.TemporaryDirectory() as run_dir:
         ctx = make_context(cfg, splits, run_dir)
@@ -79,8 +88,11 @@ def main():
     args = parser.parse_args()
     quiet_tensorflow()
     splits = make_splits(load_dataset("mnist"), train_limit=args.train, test_limit=args.test, seed=args.seed)
-    print(f"subset: {splits.sizes()}, {args.input_size} px, weights random, epochs {args.epochs} "
-          f"(early stopping off), vgg16 fine-tune {args.fine_tune_epochs}; {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"subset: {splits.sizes()}, {args.input_size} px, weights random, epochs {args.epochs} "
+        f"(early stopping off), vgg16 fine-tune {args.fine_tune_epochs}; {os.cpu_count()} CPUs",
+        flush=True,
+    )
     with open(args.log, "w") as log:
         seed_style = run_path(False, args, splits, log)
         cached = run_path(True, args, splits, log)
@@ -95,9 +107,10 @@ def main():
     frozen_work = sum(cached[name][2] for name in FROZEN)
     floor = sum(floors.values())
     print("floor (one forward pass): " + ", ".join(f"{n} {s:.1f}s" for n, s in floors.items()))
-    print(f"frozen rows (extraction + head training + evaluation) / floor = {frozen_work:.1f}s / {floor:.1f}s"
-          f" = {frozen_work / floor:.2f}; per row: "
-          + ", ".join(f"{n} {cached[n][2] / floors[n]:.2f}" for n in FROZEN))
+    print(
+        f"frozen rows (extraction + head training + evaluation) / floor = {frozen_work:.1f}s / {floor:.1f}s"
+        f" = {frozen_work / floor:.2f}; per row: " + ", ".join(f"{n} {cached[n][2] / floors[n]:.2f}" for n in FROZEN)
+    )
     print(f"speedup: {slow_total / fast_total:.1f}x")
 
 

@@ -46,7 +46,9 @@ def test_top_model_on_cut_activations_equals_the_full_model(name, tiny_splits):
     # a training step on the top changes the full model the same way (shared weights)
     compile_model(top, 1e-3)
     top.train_on_batch(cut[:16], tiny_splits.y_test[:16])
-    np.testing.assert_allclose(top.predict(cut, verbose=0), model.predict(tiny_splits.x_test[:40], verbose=0), atol=1e-4)
+    np.testing.assert_allclose(
+        top.predict(cut, verbose=0), model.predict(tiny_splits.x_test[:40], verbose=0), atol=1e-4
+    )
 
 
 def test_cacheable_check_rejects_unfrozen_bn_and_random_layers():
@@ -68,13 +70,23 @@ def test_cacheable_check_rejects_unfrozen_bn_and_random_layers():
         check_cacheable(noisy)
 
 
-BASE_KEY = dict(backbone="vgg16", weights="random:seed=1", input_size=32, preprocess="caffe", data="abc",
-                keras="3", tensorflow="2")
+BASE_KEY = dict(
+    backbone="vgg16", weights="random:seed=1", input_size=32, preprocess="caffe", data="abc", keras="3", tensorflow="2"
+)
 
 
-@pytest.mark.parametrize("part, value", [("backbone", "resnet50"), ("weights", "imagenet:ff"), ("input_size", 48),
-                                         ("preprocess", "unit"), ("data", "abd"), ("keras", "3.1"),
-                                         ("tensorflow", "2.1")])
+@pytest.mark.parametrize(
+    "part, value",
+    [
+        ("backbone", "resnet50"),
+        ("weights", "imagenet:ff"),
+        ("input_size", 48),
+        ("preprocess", "unit"),
+        ("data", "abd"),
+        ("keras", "3.1"),
+        ("tensorflow", "2.1"),
+    ],
+)
 def test_cache_key_changes_when_any_input_changes(part, value):
     assert feature_key(**BASE_KEY) == feature_key(**dict(BASE_KEY))
     assert feature_key(**{**BASE_KEY, part: value}) != feature_key(**BASE_KEY)
@@ -84,11 +96,13 @@ def test_corrupt_cache_entry_is_detected_and_never_used(tmp_path, capsys):
     cache = FeatureCache(tmp_path)
     arrays = {"pooled_train": np.arange(12, dtype=np.float32).reshape(3, 4)}
     cache.put("k1", arrays, "test")
-    assert FeatureCache(tmp_path).get("k1", ["pooled_train"])["pooled_train"].tolist() == arrays["pooled_train"].tolist()
+    assert (
+        FeatureCache(tmp_path).get("k1", ["pooled_train"])["pooled_train"].tolist() == arrays["pooled_train"].tolist()
+    )
     path = cache.path("k1")
     data = bytearray(path.read_bytes())
     offset = data.find(np.float32(5).tobytes())
-    data[offset:offset + 4] = np.float32(6).tobytes()  # a flipped value with an intact zip
+    data[offset : offset + 4] = np.float32(6).tobytes()  # a flipped value with an intact zip
     path.write_bytes(bytes(data))
     assert FeatureCache(tmp_path).get("k1", ["pooled_train"]) is None
     assert "unusable" in capsys.readouterr().err and not path.exists()
@@ -99,9 +113,25 @@ def test_corrupt_cache_entry_is_detected_and_never_used(tmp_path, capsys):
 
 
 def test_second_identical_run_skips_extraction_and_cache_cli(tmp_path, capsys):
-    argv = ["run", "--weights", "random", "--models", "mobilenetv2", "--fine-tune", "mobilenetv2",
-            "--train-limit", "200", "--test-limit", "100", "--epochs", "1", "--fine-tune-epochs", "1",
-            "--cache-dir", str(tmp_path / "cache")]
+    argv = [
+        "run",
+        "--weights",
+        "random",
+        "--models",
+        "mobilenetv2",
+        "--fine-tune",
+        "mobilenetv2",
+        "--train-limit",
+        "200",
+        "--test-limit",
+        "100",
+        "--epochs",
+        "1",
+        "--fine-tune-epochs",
+        "1",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     assert main([*argv, "--out", str(tmp_path / "b")]) == 0
     first, second = (json.loads((tmp_path / r / "results.json").read_text())["rows"] for r in "ab")

@@ -11,17 +11,46 @@ import pytest
 
 from transferbench.cli import main
 
-ROW_KEYS = {"name", "backbone", "phase", "weights", "status", "reason", "test_accuracy", "test_loss",
-            "total_params", "trainable_params", "non_trainable_params", "train_seconds", "epochs_run",
-            "best_epoch", "history"}
+ROW_KEYS = {
+    "name",
+    "backbone",
+    "phase",
+    "weights",
+    "status",
+    "reason",
+    "test_accuracy",
+    "test_loss",
+    "total_params",
+    "trainable_params",
+    "non_trainable_params",
+    "train_seconds",
+    "epochs_run",
+    "best_epoch",
+    "history",
+}
 NAMES = ["vgg16", "resnet50", "mobilenetv2", "cnn", "vgg16_finetuned"]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
-    code = main(["run", "--weights", "random", "--train-limit", "512", "--test-limit", "256", "--epochs", "1",
-                 "--fine-tune-epochs", "1", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--weights",
+            "random",
+            "--train-limit",
+            "512",
+            "--test-limit",
+            "256",
+            "--epochs",
+            "1",
+            "--fine-tune-epochs",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     return code, out
 
 
@@ -34,14 +63,22 @@ def test_end_to_end_writes_every_file_with_the_schema(tiny_run):
     assert record["config"]["train_limit"] == 512 and record["config"]["weights"] == "random"
     assert [row["name"] for row in record["rows"]] == NAMES
     phases = {row["name"]: row["phase"] for row in record["rows"]}
-    assert phases == {"vgg16": "frozen", "resnet50": "frozen", "mobilenetv2": "frozen", "cnn": "scratch",
-                      "vgg16_finetuned": "fine_tuned"}
+    assert phases == {
+        "vgg16": "frozen",
+        "resnet50": "frozen",
+        "mobilenetv2": "frozen",
+        "cnn": "scratch",
+        "vgg16_finetuned": "fine_tuned",
+    }
     for row in record["rows"]:
         assert ROW_KEYS <= set(row) and row["status"] == "ok"
         assert set(row["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
         assert len(row["history"]["val_loss"]) == row["epochs_run"] == 1
         assert row["weights"] == ("scratch" if row["phase"] == "scratch" else "random")
-        assert 0 <= row["test_accuracy"] <= 1 and row["total_params"] == row["trainable_params"] + row["non_trainable_params"]
+        assert (
+            0 <= row["test_accuracy"] <= 1
+            and row["total_params"] == row["trainable_params"] + row["non_trainable_params"]
+        )
         pred = np.load(out / "predictions" / f"{row['name']}.npz")
         assert pred["labels"].shape == (256,) and pred["probabilities"].shape == (256, 10)
         assert (out / "models" / f"{row['name']}.keras").is_file()
@@ -84,13 +121,16 @@ def test_non_empty_out_is_refused_and_left_alone(tiny_run, capsys):
     assert (out / "results.json").read_bytes() == before
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["run", "--models", "vgg61"], "unknown model 'vgg61' (did you mean 'vgg16'?)"),
-    (["run", "--dataset", "mnsit"], "did you mean 'mnist'"),
-    (["run", "--fine-tune", "resnet50", "--models", "cnn"], "needs its phase-1 row"),
-    (["run", "--epochs", "0"], "epochs must be > 0"),
-    (["run", "--weights-file", "vgg16=/nonexistent.h5"], "weights file for vgg16 not found"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--models", "vgg61"], "unknown model 'vgg61' (did you mean 'vgg16'?)"),
+        (["run", "--dataset", "mnsit"], "did you mean 'mnist'"),
+        (["run", "--fine-tune", "resnet50", "--models", "cnn"], "needs its phase-1 row"),
+        (["run", "--epochs", "0"], "epochs must be > 0"),
+        (["run", "--weights-file", "vgg16=/nonexistent.h5"], "weights file for vgg16 not found"),
+    ],
+)
 def test_usage_errors_are_one_line_exit_2(argv, message, capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
@@ -99,8 +139,9 @@ def test_usage_errors_are_one_line_exit_2(argv, message, capsys, tmp_path):
 
 
 def test_unknown_flag_suggests_and_has_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "transferbench.cli", "run", "--epocs", "3"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "transferbench.cli", "run", "--epocs", "3"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "did you mean '--epochs'" in proc.stderr and "Traceback" not in proc.stderr
 

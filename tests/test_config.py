@@ -31,28 +31,34 @@ def test_run_table_is_accepted(tmp_path):
     assert load_toml(_toml(tmp_path, "[run]\nseed = 7\n")) == {"seed": 7}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("epoch = 3\n", "unknown config key 'epoch'.*did you mean 'epochs'"),
-    ("epochs = 'ten'\n", "'epochs' must be int, got str"),
-    ("epochs = true\n", "'epochs' must be int, got bool"),
-    ("lr = [1]\n", "'lr' must be float"),
-    ("epochs = = 3\n", "not valid TOML"),
-    ("weights_files = 3\n", "must be a table"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("epoch = 3\n", "unknown config key 'epoch'.*did you mean 'epochs'"),
+        ("epochs = 'ten'\n", "'epochs' must be int, got str"),
+        ("epochs = true\n", "'epochs' must be int, got bool"),
+        ("lr = [1]\n", "'lr' must be float"),
+        ("epochs = = 3\n", "not valid TOML"),
+        ("weights_files = 3\n", "must be a table"),
+    ],
+)
 def test_bad_files_name_the_key(tmp_path, text, message):
     with pytest.raises(UsageError, match=message):
         load_toml(_toml(tmp_path, text))
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"epochs": 0}, "epochs must be > 0"),
-    ({"input_size": 31}, "input_size must be >= 32"),
-    ({"val_fraction": 1.0}, r"val_fraction must be in \(0, 1\)"),
-    ({"lr": -1.0}, "lr must be > 0"),
-    ({"train_limit": 5}, "train_limit must be >= 20"),
-    ({"weights": "imagenett"}, "did you mean 'imagenet'"),
-    ({"models": []}, "models is empty"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"epochs": 0}, "epochs must be > 0"),
+        ({"input_size": 31}, "input_size must be >= 32"),
+        ({"val_fraction": 1.0}, r"val_fraction must be in \(0, 1\)"),
+        ({"lr": -1.0}, "lr must be > 0"),
+        ({"train_limit": 5}, "train_limit must be >= 20"),
+        ({"weights": "imagenett"}, "did you mean 'imagenet'"),
+        ({"models": []}, "models is empty"),
+    ],
+)
 def test_bad_values_name_the_setting(settings, message):
     with pytest.raises(UsageError, match=message):
         resolve({}, settings)

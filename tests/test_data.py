@@ -1,6 +1,5 @@
 """Offline MNIST: sources verified by hash, stratified split and limits."""
 
-import gzip
 import shutil
 
 import numpy as np
@@ -61,8 +60,13 @@ def test_truncated_cache_file_is_rejected(tmp_path):
 
 def test_explicit_file_in_keras_npz_form_is_not_trusted_without_the_known_hash(tmp_path, mnist):
     path = tmp_path / "mine.npz"
-    np.savez(path, x_train=mnist.x_train[:10, ..., 0], y_train=mnist.y_train[:10],
-             x_test=mnist.x_test[:10, ..., 0], y_test=mnist.y_test[:10])
+    np.savez(
+        path,
+        x_train=mnist.x_train[:10, ..., 0],
+        y_train=mnist.y_train[:10],
+        x_test=mnist.x_test[:10, ..., 0],
+        y_test=mnist.y_test[:10],
+    )
     with pytest.raises(DataError, match="does not match any known mnist file"):
         load_dataset("mnist", data_file=path)
 

@@ -19,8 +19,15 @@ def _conv1(model):
 
 @pytest.mark.parametrize("cache", [True, False], ids=["cached", "seed-style"])
 def test_fine_tuning_starts_from_the_phase_one_head(context, tmp_path, monkeypatch, cache):
-    cfg = RunConfig(models=["mobilenetv2"], fine_tune=["mobilenetv2"], weights="random", epochs=1,
-                    fine_tune_epochs=1, batch_size=64, cache=cache)
+    cfg = RunConfig(
+        models=["mobilenetv2"],
+        fine_tune=["mobilenetv2"],
+        weights="random",
+        epochs=1,
+        fine_tune_epochs=1,
+        batch_size=64,
+        cache=cache,
+    )
     ctx = context(cfg)
     frozen = run_row({"name": "mobilenetv2", "backbone": "mobilenetv2", "phase": "frozen"}, cfg, ctx)
     assert frozen["status"] == "ok", frozen["reason"]
@@ -45,8 +52,9 @@ def test_fine_tuning_starts_from_the_phase_one_head(context, tmp_path, monkeypat
     after = keras.models.load_model(tmp_path / "models" / "mobilenetv2_finetuned.keras")
     np.testing.assert_array_equal(_conv1(after), _conv1(phase_one))  # below the cut: unchanged
     top_before = find_base(phase_one).get_layer("Conv_1").kernel
-    assert not np.array_equal(keras.ops.convert_to_numpy(find_base(after).get_layer("Conv_1").kernel),
-                              keras.ops.convert_to_numpy(top_before))  # above the cut: trained
+    assert not np.array_equal(
+        keras.ops.convert_to_numpy(find_base(after).get_layer("Conv_1").kernel), keras.ops.convert_to_numpy(top_before)
+    )  # above the cut: trained
     assert tuned["trainable_params"] > frozen["trainable_params"]
     assert tuned["weights"] == frozen["weights"] == "random"
 

@@ -9,7 +9,12 @@ import pytest
 from transferbench.backbones import BACKBONES
 from transferbench.layers import Preprocess
 from transferbench.modeling import (
-    build_base, build_transfer_model, choose_weights, count_params, find_base, unfreeze_after_cut,
+    build_base,
+    build_transfer_model,
+    choose_weights,
+    count_params,
+    find_base,
+    unfreeze_after_cut,
 )
 from transferbench.scratch import build_cnn
 from transferbench.training import compile_model
@@ -47,7 +52,7 @@ def test_unfreezing_trains_exactly_the_layers_after_the_cut(spec):
     base = find_base(model)
     names = [layer.name for layer in base.layers]
     unfrozen = unfreeze_after_cut(base, spec.cut_after)
-    after_cut = base.layers[names.index(spec.cut_after) + 1:]
+    after_cut = base.layers[names.index(spec.cut_after) + 1 :]
     assert unfrozen == [l.name for l in after_cut if not isinstance(l, keras.layers.BatchNormalization)]
     assert unfrozen and all(not isinstance(base.get_layer(n), keras.layers.BatchNormalization) for n in unfrozen)
     for layer in base.layers:
@@ -65,7 +70,7 @@ def test_batchnorm_stays_in_inference_mode_when_fine_tuning(spec):
     unfreeze_after_cut(base, spec.cut_after)
     compile_model(model, 1e-3)
     names = [layer.name for layer in base.layers]
-    bns = [l for l in base.layers[names.index(spec.cut_after) + 1:] if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [l for l in base.layers[names.index(spec.cut_after) + 1 :] if isinstance(l, keras.layers.BatchNormalization)]
     assert bns, "a backbone with BN must have BN layers after the cut"
     before = [keras.ops.convert_to_numpy(l.moving_mean) for l in bns]
     trained = base.get_layer(unfreeze_after_cut(base, spec.cut_after)[0])
@@ -92,7 +97,21 @@ def test_seed_preprocessing_gives_unit_range():
 
 def test_scratch_cnn_is_the_seed_architecture():
     model = build_cnn(raw_shape=(28, 28, 1), num_classes=10)
-    kinds = [type(l).__name__ for l in model.layers if type(l).__name__ not in ("InputLayer", "Resizing", "ToRGB", "Preprocess")]
-    assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Conv2D", "Flatten", "Dense", "Dropout", "Dense"]
+    kinds = [
+        type(l).__name__
+        for l in model.layers
+        if type(l).__name__ not in ("InputLayer", "Resizing", "ToRGB", "Preprocess")
+    ]
+    assert kinds == [
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
     assert model.get_layer("conv1").input.shape[1:] == (32, 32, 3)
     assert model.count_params() == 2_193_226

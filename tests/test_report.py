@@ -15,13 +15,39 @@ FIGURES = ["training_curves.png", "test_accuracy.png", "feature_maps.png", "exam
 def run_dir(tmp_path_factory):
     """A tiny run: mobilenetv2 (frozen + fine-tuned), cnn, and a skipped ImageNet-less resnet50 row."""
     out = tmp_path_factory.mktemp("report") / "run"
-    code = main(["run", "--weights", "random", "--models", "mobilenetv2,cnn", "--fine-tune", "mobilenetv2",
-                 "--train-limit", "300", "--test-limit", "100", "--epochs", "2", "--fine-tune-epochs", "1",
-                 "--out", str(out), "--tensorboard"])
+    code = main(
+        [
+            "run",
+            "--weights",
+            "random",
+            "--models",
+            "mobilenetv2,cnn",
+            "--fine-tune",
+            "mobilenetv2",
+            "--train-limit",
+            "300",
+            "--test-limit",
+            "100",
+            "--epochs",
+            "2",
+            "--fine-tune-epochs",
+            "1",
+            "--out",
+            str(out),
+            "--tensorboard",
+        ]
+    )
     assert code == 0
     record = json.loads((out / "results.json").read_text())
-    record["rows"].append({**record["rows"][0], "name": "resnet50", "backbone": "resnet50", "status": "skipped",
-                           "reason": "ImageNet weights for resnet50 unavailable: test reason"})
+    record["rows"].append(
+        {
+            **record["rows"][0],
+            "name": "resnet50",
+            "backbone": "resnet50",
+            "status": "skipped",
+            "reason": "ImageNet weights for resnet50 unavailable: test reason",
+        }
+    )
     (out / "results.json").write_text(json.dumps(record))
     return out
 
@@ -107,7 +133,9 @@ def test_predict_agrees_with_the_run_predictions(run_dir, tmp_path, capsys):
     with np.load(run_dir / "data" / "test_images.npz") as data:
         image, label = data["images"][0], data["labels"][0]
     Image.fromarray(image[..., 0]).save(tmp_path / "test0.png")
-    assert main(["predict", "--model", str(run_dir / "models" / "cnn.keras"), "--json", str(tmp_path / "test0.png")]) == 0
+    assert (
+        main(["predict", "--model", str(run_dir / "models" / "cnn.keras"), "--json", str(tmp_path / "test0.png")]) == 0
+    )
     top = json.loads(capsys.readouterr().out)[0]["top"]
     saved = np.load(run_dir / "predictions" / "cnn.npz")
     assert saved["labels"][0] == label

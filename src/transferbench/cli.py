@@ -1,4 +1,4 @@
-"""Command line: `transferbench run | report | predict | list | cache`. Heavy imports happen inside the handlers so --help is instant."""
+"""Command line: `transferbench run | report | predict | list | cache`; heavy imports live in the handlers."""
 
 import argparse
 import importlib.util
@@ -9,7 +9,13 @@ from pathlib import Path
 
 from . import __version__
 from .errors import (
-    EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, TransferbenchError, UsageError,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SKIPPED,
+    EXIT_USAGE,
+    TransferbenchError,
+    UsageError,
 )
 
 EXIT_CODES = """exit codes:
@@ -42,8 +48,10 @@ class Parser(argparse.ArgumentParser):
         if "unrecognized arguments" in message:
             import difflib
 
-            parsers = [self, *(p for a in self._actions if isinstance(a, argparse._SubParsersAction)
-                               for p in a.choices.values())]
+            parsers = [
+                self,
+                *(p for a in self._actions if isinstance(a, argparse._SubParsersAction) for p in a.choices.values()),
+            ]
             flags = [opt for parser in parsers for action in parser._actions for opt in action.option_strings]
             words = message.split(":", 1)[1].split()
             hints = [difflib.get_close_matches(w.split("=")[0], flags, n=1) for w in words]
@@ -60,16 +68,35 @@ def _add_run_flags(parser):
     add("--dataset", default=s, help="dataset name (default mnist; see `transferbench list`)")
     add("--data-file", default=s, metavar="PATH", help="local dataset file, checked by sha256, tried first")
     add("--models", type=_names, default=s, metavar="A,B", help="rows to run (default vgg16,resnet50,mobilenetv2,cnn)")
-    add("--fine-tune", type=_names, default=s, metavar="none|all|A,B",
-        help="backbones to fine-tune after their frozen phase (default vgg16)")
-    add("--weights", default=s, choices=["imagenet", "random"],
+    add(
+        "--fine-tune",
+        type=_names,
+        default=s,
+        metavar="none|all|A,B",
+        help="backbones to fine-tune after their frozen phase (default vgg16)",
+    )
+    add(
+        "--weights",
+        default=s,
+        choices=["imagenet", "random"],
         help="initial backbone weights: imagenet (Keras cache, then download; rows are skipped, never made "
-             "random, when unavailable) or random (explicit random init, labelled so)")
-    add("--weights-file", type=_weights_file, action="append", default=s, metavar="MODEL=PATH",
-        help="local weights file for one backbone (.h5 or .weights.h5); repeatable")
+        "random, when unavailable) or random (explicit random init, labelled so)",
+    )
+    add(
+        "--weights-file",
+        type=_weights_file,
+        action="append",
+        default=s,
+        metavar="MODEL=PATH",
+        help="local weights file for one backbone (.h5 or .weights.h5); repeatable",
+    )
     add("--input-size", type=int, default=s, metavar="PX", help="square input side, >= 32 (default 32, as the seed)")
-    add("--preprocess", default=s, choices=["backbone", "seed"],
-        help="backbone: each backbone's own preprocess_input (default); seed: [0, 1] pixels for all, as the seed")
+    add(
+        "--preprocess",
+        default=s,
+        choices=["backbone", "seed"],
+        help="backbone: each backbone's own preprocess_input (default); seed: [0, 1] pixels for all, as the seed",
+    )
     add("--epochs", type=int, default=s, help="phase-1 / scratch epochs, upper bound (default 10)")
     add("--batch-size", type=int, default=s, help="training batch size (default 128)")
     add("--patience", type=int, default=s, help="early-stopping patience on val_loss, 0 = off (default 3)")
@@ -83,34 +110,66 @@ def _add_run_flags(parser):
     add("--seed", type=int, default=s, help="seed for splits, subsets, init and shuffling (default 42)")
     add("--out", default=s, metavar="DIR", help="run folder (default runs/<UTC timestamp>)")
     add("--overwrite", action="store_true", default=s, help="allow an existing non-empty run folder")
-    add("--no-cache", dest="cache", action="store_false", default=s,
+    add(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        default=s,
         help="train frozen and fine-tuned rows the seed's way (fit over the full model every epoch) instead of "
-             "on features computed once; slower, kept as the baseline and for future augmentation")
-    add("--no-disk-cache", dest="disk_cache", action="store_false", default=s,
-        help="compute features in memory only; do not read or write the feature cache")
+        "on features computed once; slower, kept as the baseline and for future augmentation",
+    )
+    add(
+        "--no-disk-cache",
+        dest="disk_cache",
+        action="store_false",
+        default=s,
+        help="compute features in memory only; do not read or write the feature cache",
+    )
     add("--extract-batch-size", type=int, default=s, metavar="N", help="batch size of feature extraction (default 256)")
-    add("--tensorboard", action="store_true", default=s, help="write TensorBoard logs per row under RUN_DIR/tensorboard/")
+    add(
+        "--tensorboard",
+        action="store_true",
+        default=s,
+        help="write TensorBoard logs per row under RUN_DIR/tensorboard/",
+    )
     add("--no-report", dest="report", action="store_false", default=s, help="do not write figures and the report")
     add("--lang", default=s, choices=["en", "es"], help="report language (default en)")
-    add("--cache-dir", default=s, metavar="DIR", help="cache root (default $TRANSFERBENCH_CACHE or ~/.cache/transferbench)")
+    add(
+        "--cache-dir",
+        default=s,
+        metavar="DIR",
+        help="cache root (default $TRANSFERBENCH_CACHE or ~/.cache/transferbench)",
+    )
 
 
 def build_parser():
     """The argument parser of every subcommand."""
-    parser = Parser(prog="transferbench", description="Does an ImageNet-pretrained backbone beat a CNN from scratch on your small image dataset?",
-                    epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(
+        prog="transferbench",
+        description="Does an ImageNet-pretrained backbone beat a CNN from scratch on your small image dataset?",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"transferbench {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    run = commands.add_parser("run", help="run the comparison and write a run folder", epilog=EXIT_CODES,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = commands.add_parser(
+        "run",
+        help="run the comparison and write a run folder",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_run_flags(run)
     commands.add_parser("list", help="list backbones, scratch models and datasets")
     report = commands.add_parser("report", help="write figures, report.html and report.md for a run folder")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--lang", choices=["en", "es"], default="en", help="report language (default en)")
-    report.add_argument("--feature-model", default="vgg16", metavar="NAME",
-                        help="row whose first three conv layers are shown as feature maps (default vgg16)")
+    report.add_argument(
+        "--feature-model",
+        default="vgg16",
+        metavar="NAME",
+        help="row whose first three conv layers are shown as feature maps (default vgg16)",
+    )
     report.add_argument("--seed", type=int, default=0, help="seed for the example images (default 0)")
     predict = commands.add_parser("predict", help="classify image files with a saved model")
     predict.add_argument("--model", required=True, metavar="RUN_DIR/models/NAME.keras")
@@ -119,7 +178,9 @@ def build_parser():
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     cache = commands.add_parser("cache", help="show or clear the feature cache")
     cache.add_argument("action", choices=["info", "clear"], help="info: entries and sizes; clear: delete them")
-    cache.add_argument("--cache-dir", metavar="DIR", help="cache root (default $TRANSFERBENCH_CACHE or ~/.cache/transferbench)")
+    cache.add_argument(
+        "--cache-dir", metavar="DIR", help="cache root (default $TRANSFERBENCH_CACHE or ~/.cache/transferbench)"
+    )
     return parser
 
 
@@ -184,8 +245,11 @@ def cmd_run(args):
         try:
             print(f"report: {build_report(out, lang=cfg.lang)}")
         except Exception as exc:  # the results are saved; a report problem must not hide them
-            print(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
-                  f"retry with `transferbench report {out}`", file=sys.stderr)
+            print(
+                f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+                f"retry with `transferbench report {out}`",
+                file=sys.stderr,
+            )
     statuses = {row["status"] for row in record["rows"]}
     return EXIT_FAILED if "failed" in statuses else EXIT_SKIPPED if "skipped" in statuses else EXIT_OK
 
@@ -197,8 +261,10 @@ def cmd_list(args):
 
     print("backbones (frozen / fine-tuned rows):")
     for spec in BACKBONES.values():
-        print(f"  {spec.name:<12} preprocess={spec.preprocess:<6} cut after {spec.cut_after:<18} "
-              f"weights file {spec.weights_file_for(224)}")
+        print(
+            f"  {spec.name:<12} preprocess={spec.preprocess:<6} cut after {spec.cut_after:<18} "
+            f"weights file {spec.weights_file_for(224)}"
+        )
     print("scratch models:")
     for name in SCRATCH_MODELS:
         print(f"  {name:<12} the seed's CNN, input scaled to [0, 1]")
@@ -284,8 +350,9 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    handler = {"run": cmd_run, "list": cmd_list, "cache": cmd_cache, "report": cmd_report,
-               "predict": cmd_predict}[args.command]
+    handler = {"run": cmd_run, "list": cmd_list, "cache": cmd_cache, "report": cmd_report, "predict": cmd_predict}[
+        args.command
+    ]
     try:
         return handler(args)
     except TransferbenchError as exc:

@@ -65,7 +65,9 @@ class RunConfig:
             if value is not None and value < 20:
                 raise UsageError(f"{name} must be >= 20 so every class can appear, got {value}")
         if self.weights not in ("imagenet", "random"):
-            raise UsageError(f"weights must be 'imagenet' or 'random'{did_you_mean(self.weights, ['imagenet', 'random'])}")
+            raise UsageError(
+                f"weights must be 'imagenet' or 'random'{did_you_mean(self.weights, ['imagenet', 'random'])}"
+            )
         if self.preprocess not in ("backbone", "seed"):
             raise UsageError(f"preprocess must be 'backbone' or 'seed', got '{self.preprocess}'")
         if self.lang not in ("en", "es"):

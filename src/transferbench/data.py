@@ -141,7 +141,10 @@ def _download(spec, cache_folder):
 
     known = spec.known_files[0]
     path = keras.utils.get_file(
-        fname=spec.cache_name, origin=spec.download_url, file_hash=known.sha256, cache_dir=str(cache_folder),
+        fname=spec.cache_name,
+        origin=spec.download_url,
+        file_hash=known.sha256,
+        cache_dir=str(cache_folder),
         cache_subdir="datasets",
     )
     return Path(path)

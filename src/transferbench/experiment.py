@@ -16,8 +16,18 @@ from .feature_cache import FeatureCache, digest_arrays
 from .rows import RUNNERS
 from .splits import make_splits
 
-ROW_FIELDS = ("weights", "test_accuracy", "test_loss", "total_params", "trainable_params", "non_trainable_params",
-              "train_seconds", "epochs_run", "best_epoch", "history")
+ROW_FIELDS = (
+    "weights",
+    "test_accuracy",
+    "test_loss",
+    "total_params",
+    "trainable_params",
+    "non_trainable_params",
+    "train_seconds",
+    "epochs_run",
+    "best_epoch",
+    "history",
+)
 
 
 def fine_tune_targets(cfg):
@@ -83,16 +93,28 @@ def make_context(cfg, splits, run_dir):
 
     root = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     digest = digest_arrays(splits.x_train, splits.y_train, splits.x_val, splits.y_val, splits.x_test, splits.y_test)
-    return RunContext(splits=splits, run_dir=Path(run_dir), cache=FeatureCache(root if cfg.disk_cache else None),
-                      fine_tune_targets=fine_tune_targets(cfg), tensorboard=cfg.tensorboard, data_digest=digest,
-                      tf_version=tf.__version__)
+    return RunContext(
+        splits=splits,
+        run_dir=Path(run_dir),
+        cache=FeatureCache(root if cfg.disk_cache else None),
+        fine_tune_targets=fine_tune_targets(cfg),
+        tensorboard=cfg.tensorboard,
+        data_digest=digest,
+        tf_version=tf.__version__,
+    )
 
 
 def run_row(row, cfg, ctx):
     """Run one row and write its prediction and model files; return its result record (never raises
     for a row-level problem: a missing weight file gives status 'skipped', any other error 'failed')."""
-    result = {**row, "status": "ok", "reason": None, "input_size": cfg.input_size, "preprocess": cfg.preprocess,
-              "path": "cached" if cfg.cache and row["phase"] != "scratch" else "seed-style"}
+    result = {
+        **row,
+        "status": "ok",
+        "reason": None,
+        "input_size": cfg.input_size,
+        "preprocess": cfg.preprocess,
+        "path": "cached" if cfg.cache and row["phase"] != "scratch" else "seed-style",
+    }
     source = ctx.done.get(row.get("from"))
     if row["phase"] == "fine_tuned":
         result["weights"] = source["weights"] if source else None
@@ -133,8 +155,9 @@ def run_experiment(cfg, run_dir, *, on_row=None):
     """Run every row of cfg into run_dir, rewriting results.json after each row; return the record."""
     rows = plan_rows(cfg)
     dataset = load_dataset(cfg.dataset, data_file=cfg.data_file, cache_dir=cfg.cache_dir)
-    splits = make_splits(dataset, val_fraction=cfg.val_fraction, train_limit=cfg.train_limit,
-                         test_limit=cfg.test_limit, seed=cfg.seed)
+    splits = make_splits(
+        dataset, val_fraction=cfg.val_fraction, train_limit=cfg.train_limit, test_limit=cfg.test_limit, seed=cfg.seed
+    )
     ctx = make_context(cfg, splits, run_dir)
     record = {
         "schema_version": results.SCHEMA_VERSION,

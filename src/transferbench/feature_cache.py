@@ -74,8 +74,11 @@ class FeatureCache:
         self.memory[key] = arrays
         if self.folder is None:
             return
-        meta = {"key": key, "description": description,
-                "checksums": {name: digest_arrays(a) for name, a in arrays.items()}}
+        meta = {
+            "key": key,
+            "description": description,
+            "checksums": {name: digest_arrays(a) for name, a in arrays.items()},
+        }
 
         def write(temp):
             with open(temp, "wb") as handle:
@@ -84,8 +87,9 @@ class FeatureCache:
         try:
             atomic_write(self.path(key), write)
         except OSError as exc:  # a full or read-only disk costs the cache, not the run
-            print(f"feature cache: cannot write {self.path(key)} ({exc.strerror}); continuing without it",
-                  file=sys.stderr)
+            print(
+                f"feature cache: cannot write {self.path(key)} ({exc.strerror}); continuing without it", file=sys.stderr
+            )
 
 
 def cache_entries(root):

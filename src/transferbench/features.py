@@ -22,8 +22,10 @@ def check_cacheable(model, cut_after=None):
     base = find_base(model)
     for layer in model.layers:
         if layer is not base and layer.name != "head" and not isinstance(layer, FRONT_LAYERS):
-            raise ValueError(f"layer {layer.name} ({type(layer).__name__}) before the base may be random: "
-                             "cached features would be wrong; use --no-cache")
+            raise ValueError(
+                f"layer {layer.name} ({type(layer).__name__}) before the base may be random: "
+                "cached features would be wrong; use --no-cache"
+            )
     names = [layer.name for layer in base.layers]
     frozen_part = base.layers if cut_after is None else base.layers[: names.index(cut_after) + 1]
     for layer in frozen_part:
@@ -73,7 +75,9 @@ class _Progress:
 
     def __init__(self, total):
         self.total, self.start, self.last = total, time.perf_counter(), 0.0
-        self.bar = keras.utils.Progbar(total, unit_name="image", stateful_metrics=["img/s"]) if sys.stdout.isatty() else None
+        self.bar = (
+            keras.utils.Progbar(total, unit_name="image", stateful_metrics=["img/s"]) if sys.stdout.isatty() else None
+        )
 
     def update(self, done):
         """Report that `done` images are finished."""
@@ -84,5 +88,7 @@ class _Progress:
         elif done == self.total or elapsed - self.last >= 15:
             self.last = elapsed
             left = (self.total - done) / rate
-            print(f"  {done:,}/{self.total:,} images, {rate:,.0f} img/s, {elapsed:.1f}s elapsed, {left:.0f}s left",
-                  flush=True)
+            print(
+                f"  {done:,}/{self.total:,} images, {rate:,.0f} img/s, {elapsed:.1f}s elapsed, {left:.0f}s left",
+                flush=True,
+            )

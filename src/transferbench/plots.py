@@ -22,8 +22,9 @@ def _save(fig, path):
 def training_curves(rows, path, t):
     """2x2 curves per row; fine-tuned rows continue after their phase-1 epochs, boundary marked."""
     by_name = {row["name"]: row for row in rows}
-    phase_one = {row["name"]: len(by_name[row["from"]]["history"]["loss"]) if row.get("from") in by_name else 0
-                 for row in rows}
+    phase_one = {
+        row["name"]: len(by_name[row["from"]]["history"]["loss"]) if row.get("from") in by_name else 0 for row in rows
+    }
     last_epoch = max(phase_one[row["name"]] + len(row["history"]["loss"]) for row in rows)
     fig, axes = plt.subplots(2, 2, figsize=(13, 9), layout="constrained")
     fig.suptitle(t("curves_title"), fontsize=14, fontweight="bold")
@@ -37,10 +38,15 @@ def training_curves(rows, path, t):
                 epochs = np.concatenate([[offset], epochs])
                 values = [source["history"][key][-1], *values]
                 ax.axvline(offset + 0.5, color="grey", linestyle=":", linewidth=1)
-                ax.annotate(t("phase_boundary"), (offset + 0.5, 0.02), xycoords=("data", "axes fraction"),
-                            fontsize=7, color="grey", rotation=90)
-            ax.plot(epochs, values, marker="o", markersize=3, label=row["name"],
-                    linestyle="--" if source else "-")
+                ax.annotate(
+                    t("phase_boundary"),
+                    (offset + 0.5, 0.02),
+                    xycoords=("data", "axes fraction"),
+                    fontsize=7,
+                    color="grey",
+                    rotation=90,
+                )
+            ax.plot(epochs, values, marker="o", markersize=3, label=row["name"], linestyle="--" if source else "-")
         ax.set_title(t(label))
         ax.set_xlabel(t("epoch"))
         ax.set_ylabel(t("accuracy") if "acc" in key else t("loss"))
@@ -84,8 +90,15 @@ def feature_maps(layer_outputs, image, label, model_name, path, t, channels=8):
 def confusion(labels, predicted, class_names, model_name, path, t):
     """Confusion-matrix heatmap with counts."""
     fig, ax = plt.subplots(figsize=(7, 6))
-    ConfusionMatrixDisplay.from_predictions(labels, predicted, labels=np.arange(len(class_names)),
-                                            display_labels=class_names, cmap="Blues", ax=ax, colorbar=True)
+    ConfusionMatrixDisplay.from_predictions(
+        labels,
+        predicted,
+        labels=np.arange(len(class_names)),
+        display_labels=class_names,
+        cmap="Blues",
+        ax=ax,
+        colorbar=True,
+    )
     ax.set_xlabel(t("predicted"))
     ax.set_ylabel(t("true"))
     ax.set_title(t("confusion_title", model=model_name), fontweight="bold")
@@ -103,6 +116,9 @@ def image_grid(images, labels, probabilities, indices, class_names, title, path,
     for ax, i in zip(np.atleast_1d(axes).flat, indices):
         pred = int(probabilities[i].argmax())
         ax.imshow(images[i].squeeze(), cmap="gray" if images.shape[-1] == 1 else None)
-        ax.set_title(t("pred_true", pred=class_names[pred], true=class_names[labels[i]], conf=probabilities[i][pred]),
-                     fontsize=9, color="green" if pred == labels[i] else "red")
+        ax.set_title(
+            t("pred_true", pred=class_names[pred], true=class_names[labels[i]], conf=probabilities[i][pred]),
+            fontsize=9,
+            color="green" if pred == labels[i] else "red",
+        )
     return _save(fig, path)

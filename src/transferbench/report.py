@@ -24,10 +24,16 @@ def _load_run(run_dir):
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{run_dir}/results.json is not valid JSON ({exc}); the run folder is damaged") from None
     if record.get("schema_version") != SCHEMA_VERSION:
-        raise UsageError(f"{run_dir} was written by another transferbench format "
-                         f"(schema {record.get('schema_version')}, this version reads {SCHEMA_VERSION})")
+        raise UsageError(
+            f"{run_dir} was written by another transferbench format "
+            f"(schema {record.get('schema_version')}, this version reads {SCHEMA_VERSION})"
+        )
     with np.load(run_dir / "data" / "test_images.npz") as data:
-        images = {"images": data["images"], "labels": data["labels"], "class_names": [str(c) for c in data["class_names"]]}
+        images = {
+            "images": data["images"],
+            "labels": data["labels"],
+            "class_names": [str(c) for c in data["class_names"]],
+        }
     return record, images
 
 
@@ -46,9 +52,9 @@ def _feature_layers(model, count=3):
     layers = [layer for layer in owner.layers if isinstance(layer, conv_types)][:count]
     outputs = [layer.output for layer in layers]
     if base is None:
-        return [l.name for l in layers], keras.Model(model.input, outputs)
+        return [layer.name for layer in layers], keras.Model(model.input, outputs)
     inner = keras.Model(base.input, outputs)
-    return [l.name for l in layers], keras.Model(model.input, inner(model.get_layer("preprocess").output))
+    return [layer.name for layer in layers], keras.Model(model.input, inner(model.get_layer("preprocess").output))
 
 
 def _feature_map_figure(run_dir, record, data, model_name, path, t, seed):
@@ -68,23 +74,49 @@ def _feature_map_figure(run_dir, record, data, model_name, path, t, seed):
     activations = activations_model.predict(data["images"][index : index + 1], verbose=0)
     activations = activations if isinstance(activations, list) else [activations]
     label = data["class_names"][data["labels"][index]]
-    return plots.feature_maps(list(zip(names, [a[0] for a in activations])), data["images"][index], label, name, path, t)
+    return plots.feature_maps(
+        list(zip(names, [a[0] for a in activations])), data["images"][index], label, name, path, t
+    )
 
 
 def _table(rows, t):
     """Header and cell rows of the comparison table."""
-    header = [t("model"), t("weights"), t("phase"), t("acc_pct"), t("loss"), t("total_params"), t("trainable_params"),
-              t("frozen_params"), t("pct_frozen"), t("time_s"), t("params_per_point"), t("status")]
+    header = [
+        t("model"),
+        t("weights"),
+        t("phase"),
+        t("acc_pct"),
+        t("loss"),
+        t("total_params"),
+        t("trainable_params"),
+        t("frozen_params"),
+        t("pct_frozen"),
+        t("time_s"),
+        t("params_per_point"),
+        t("status"),
+    ]
     cells = []
     for row in rows:
         if row["status"] != "ok":
             cells.append([row["name"], row.get("weights") or "-", row["phase"], *["-"] * 8, row["status"]])
             continue
         acc = row["test_accuracy"] * 100
-        cells.append([row["name"], row["weights"], row["phase"], f"{acc:.2f}", f"{row['test_loss']:.4f}",
-                      f"{row['total_params']:,}", f"{row['trainable_params']:,}", f"{row['non_trainable_params']:,}",
-                      f"{row['non_trainable_params'] / row['total_params']:.1%}", f"{row['train_seconds']:.1f}",
-                      f"{row['trainable_params'] / max(acc, 1e-9):,.0f}", row["status"]])
+        cells.append(
+            [
+                row["name"],
+                row["weights"],
+                row["phase"],
+                f"{acc:.2f}",
+                f"{row['test_loss']:.4f}",
+                f"{row['total_params']:,}",
+                f"{row['trainable_params']:,}",
+                f"{row['non_trainable_params']:,}",
+                f"{row['non_trainable_params'] / row['total_params']:.1%}",
+                f"{row['train_seconds']:.1f}",
+                f"{row['trainable_params'] / max(acc, 1e-9):,.0f}",
+                row["status"],
+            ]
+        )
     return header, cells
 
 
@@ -94,8 +126,10 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
     ok = [row for row in record["rows"] if row["status"] == "ok"]
     if not ok:
         return []
-    out = [(t("curves_title"), plots.training_curves(ok, figures_dir / "training_curves.png", t), None),
-           (t("bars_title"), plots.accuracy_bars(ok, figures_dir / "test_accuracy.png", t), None)]
+    out = [
+        (t("curves_title"), plots.training_curves(ok, figures_dir / "training_curves.png", t), None),
+        (t("bars_title"), plots.accuracy_bars(ok, figures_dir / "test_accuracy.png", t), None),
+    ]
     fmap = _feature_map_figure(run_dir, record, data, feature_model, figures_dir / "feature_maps.png", t, seed)
     if fmap:
         out.append((t("fmaps_section"), fmap, None))
@@ -105,33 +139,57 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
     for row in ordered:
         probabilities = np.load(Path(run_dir) / "predictions" / f"{row['name']}.npz")["probabilities"]
         predicted = probabilities.argmax(axis=1)
-        text = classification_report(labels, predicted, labels=np.arange(len(names)), target_names=names,
-                                     digits=4, zero_division=0)
+        text = classification_report(
+            labels, predicted, labels=np.arange(len(names)), target_names=names, digits=4, zero_division=0
+        )
         path = plots.confusion(labels, predicted, names, row["name"], figures_dir / f"confusion_{row['name']}.png", t)
         out.append((t("confusion_title", model=row["name"]), path, text))
         if row["name"] == best:
             picks = np.random.default_rng(seed).choice(len(labels), size=min(12, len(labels)), replace=False)
             title = t("examples_title", model=best)
-            out.append((title, plots.image_grid(data["images"], labels, probabilities, picks, names, title,
-                                                figures_dir / "examples.png", t), None))
+            out.append(
+                (
+                    title,
+                    plots.image_grid(
+                        data["images"], labels, probabilities, picks, names, title, figures_dir / "examples.png", t
+                    ),
+                    None,
+                )
+            )
             loss = -np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1))
             wrong = np.flatnonzero(predicted != labels)
             worst = wrong[np.argsort(-loss[wrong])][:12]
             if len(worst):
                 title = t("mistakes_title", model=best)
-                out.append((title, plots.image_grid(data["images"], labels, probabilities, worst, names, title,
-                                                    figures_dir / "mistakes.png", t), None))
+                out.append(
+                    (
+                        title,
+                        plots.image_grid(
+                            data["images"], labels, probabilities, worst, names, title, figures_dir / "mistakes.png", t
+                        ),
+                        None,
+                    )
+                )
     return out
 
 
 def _markdown(record, header, cells, figures, t, run_dir):
     """report.md text."""
-    lines = [f"# {t('report_title')}", "", f"## {t('comparison')}", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [
+        f"# {t('report_title')}",
+        "",
+        f"## {t('comparison')}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in cells]
     best = next((r for r in record["rows"] if r["name"] == record["best"]), None)
     if best:
-        lines += ["", f"**{t('best_model')}:** " + t("best_sentence", model=best["name"], acc=best["test_accuracy"] * 100)]
+        lines += [
+            "",
+            f"**{t('best_model')}:** " + t("best_sentence", model=best["name"], acc=best["test_accuracy"] * 100),
+        ]
     skipped = [r for r in record["rows"] if r["status"] != "ok"]
     if skipped:
         lines += ["", f"## {t('not_ok')}", ""] + [f"- **{r['name']}** ({r['status']}): {r['reason']}" for r in skipped]
@@ -156,19 +214,26 @@ pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}figure{margin
 def _html(record, header, cells, figures, t, run_dir):
     """report.html text: one self-contained file, figures embedded as base64 PNG."""
     e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(t('report_title'))}</title>",
-             f"<style>{CSS}</style></head><body><h1>{e(t('report_title'))}</h1><h2>{e(t('comparison'))}</h2>",
-             "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(t('report_title'))}</title>",
+        f"<style>{CSS}</style></head><body><h1>{e(t('report_title'))}</h1><h2>{e(t('comparison'))}</h2>",
+        "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>",
+    ]
     parts += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in cells]
     parts.append("</table>")
     best = next((r for r in record["rows"] if r["name"] == record["best"]), None)
     if best:
-        parts.append(f"<p><b>{e(t('best_model'))}:</b> "
-                     f"{e(t('best_sentence', model=best['name'], acc=best['test_accuracy'] * 100))}</p>")
+        parts.append(
+            f"<p><b>{e(t('best_model'))}:</b> "
+            f"{e(t('best_sentence', model=best['name'], acc=best['test_accuracy'] * 100))}</p>"
+        )
     skipped = [r for r in record["rows"] if r["status"] != "ok"]
     if skipped:
-        parts.append(f"<h2>{e(t('not_ok'))}</h2><ul>" + "".join(
-            f"<li><b>{e(r['name'])}</b> ({e(r['status'])}): {e(str(r['reason']))}</li>" for r in skipped) + "</ul>")
+        parts.append(
+            f"<h2>{e(t('not_ok'))}</h2><ul>"
+            + "".join(f"<li><b>{e(r['name'])}</b> ({e(r['status'])}): {e(str(r['reason']))}</li>" for r in skipped)
+            + "</ul>"
+        )
     parts.append(f"<h2>{e(t('figures'))}</h2>" if figures else f"<p>{e(t('no_rows'))}</p>")
     for title, path, text in figures:
         encoded = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -176,7 +241,9 @@ def _html(record, header, cells, figures, t, run_dir):
         parts.append(f"<pre>{e(text)}</pre></figure>" if text else "</figure>")
     for key, section in (("dataset", "dataset"), ("config", "config"), ("environment", "environment")):
         parts.append(f"<h2>{e(t(key))}</h2><pre>{e(json.dumps(record.get(section, {}), indent=2))}</pre>")
-    parts.append(f"<p><small>{e(t('generated', run=Path(run_dir).name, version=__version__))}</small></p></body></html>")
+    parts.append(
+        f"<p><small>{e(t('generated', run=Path(run_dir).name, version=__version__))}</small></p></body></html>"
+    )
     return "\n".join(parts)
 
 

@@ -11,8 +11,20 @@ from pathlib import Path
 import numpy as np
 
 CSV_COLUMNS = (
-    "name", "backbone", "phase", "weights", "status", "test_accuracy", "test_loss", "total_params",
-    "trainable_params", "non_trainable_params", "train_seconds", "epochs_run", "best_epoch", "reason",
+    "name",
+    "backbone",
+    "phase",
+    "weights",
+    "status",
+    "test_accuracy",
+    "test_loss",
+    "total_params",
+    "trainable_params",
+    "non_trainable_params",
+    "train_seconds",
+    "epochs_run",
+    "best_epoch",
+    "reason",
 )
 SCHEMA_VERSION = 1
 

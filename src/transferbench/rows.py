@@ -30,8 +30,15 @@ def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row):
     callbacks = []
     if ctx.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(ctx.run_dir) / "tensorboard" / row["name"])))
-    return fit(model, (x_train, ctx.splits.y_train), (x_val, ctx.splits.y_val), epochs=epochs,
-               batch_size=cfg.batch_size, patience=patience, callbacks=callbacks)
+    return fit(
+        model,
+        (x_train, ctx.splits.y_train),
+        (x_val, ctx.splits.y_val),
+        epochs=epochs,
+        batch_size=cfg.batch_size,
+        patience=patience,
+        callbacks=callbacks,
+    )
 
 
 def _evaluate(model, inputs, updates, batch_size=256):
@@ -57,8 +64,13 @@ def _frozen_model(row, cfg, ctx):
     spec = get_backbone(row["backbone"])
     choice = choose_weights(spec, cfg.weights, cfg.weights_files)
     base = build_base(spec, cfg.input_size, choice)
-    model, head = build_transfer_model(spec, base, raw_shape=ctx.splits.x_train.shape[1:],
-                                       num_classes=_num_classes(ctx.splits), preprocess=cfg.preprocess)
+    model, head = build_transfer_model(
+        spec,
+        base,
+        raw_shape=ctx.splits.x_train.shape[1:],
+        num_classes=_num_classes(ctx.splits),
+        preprocess=cfg.preprocess,
+    )
     return spec, model, head, choice
 
 
@@ -91,7 +103,9 @@ def _features(model, cfg, ctx, key, cut_after, label):
     start = time.perf_counter()
     image_sets = [getattr(ctx.splits, f"x_{split}") for split in SPLIT_NAMES]
     entry = {}
-    for split, outputs in zip(SPLIT_NAMES, extract(extractor, image_sets, batch_size=cfg.extract_batch_size, label=label)):
+    for split, outputs in zip(
+        SPLIT_NAMES, extract(extractor, image_sets, batch_size=cfg.extract_batch_size, label=label)
+    ):
         entry[f"pooled_{split}"] = outputs[-1]
         if cut_after:
             entry[f"cut_{split}"] = outputs[0]
@@ -104,13 +118,24 @@ def run_frozen_cached(row, cfg, ctx):
     """Phase 1 on cached features: one forward pass of the frozen base, then the head trains alone."""
     spec, model, head, choice = _frozen_model(row, cfg, ctx)
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
-    key = feature_key(backbone=spec.name, weights=_weights_identity(spec, cfg, choice), input_size=cfg.input_size,
-                      preprocess=model.get_layer("preprocess").mode, data=ctx.data_digest,
-                      keras=keras.__version__, tensorflow=ctx.tf_version)
+    key = feature_key(
+        backbone=spec.name,
+        weights=_weights_identity(spec, cfg, choice),
+        input_size=cfg.input_size,
+        preprocess=model.get_layer("preprocess").mode,
+        data=ctx.data_digest,
+        keras=keras.__version__,
+        tensorflow=ctx.tf_version,
+    )
     entry, feature_seconds, hit = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})")
-    compile_model(head, cfg.lr)
-    updates = {"weights": choice.label, **count_params(model), "feature_key": key,
-               "feature_seconds": feature_seconds, "features_from_cache": hit}
+    compile_model(head, cfg.lr, steps_per_execution=16)
+    updates = {
+        "weights": choice.label,
+        **count_params(model),
+        "feature_key": key,
+        "feature_seconds": feature_seconds,
+        "features_from_cache": hit,
+    }
     record = _fit(head, ctx, cfg, entry["pooled_train"], entry["pooled_val"], cfg.epochs, cfg.patience, row)
     record["train_seconds"] += feature_seconds
     updates.update(record)
@@ -140,9 +165,14 @@ def run_fine_tune_cached(row, cfg, ctx):
     key = ctx.done[row["from"]].get("feature_key") or feature_key(phase_one=row["from"], run=str(ctx.run_dir))
     entry, feature_seconds, hit = _features(model, cfg, ctx, key, spec.cut_after, f"{spec.name} cut")
     top = top_model(model, spec.cut_after)
-    compile_model(top, cfg.fine_tune_lr)
-    updates = {"unfrozen_layers": unfrozen, **count_params(model), "feature_key": key,
-               "feature_seconds": feature_seconds, "features_from_cache": hit}
+    compile_model(top, cfg.fine_tune_lr, steps_per_execution=16)
+    updates = {
+        "unfrozen_layers": unfrozen,
+        **count_params(model),
+        "feature_key": key,
+        "feature_seconds": feature_seconds,
+        "features_from_cache": hit,
+    }
     record = _fit(top, ctx, cfg, entry["cut_train"], entry["cut_val"], cfg.fine_tune_epochs, 0, row)
     record["train_seconds"] += feature_seconds
     updates.update(record)
@@ -150,7 +180,10 @@ def run_fine_tune_cached(row, cfg, ctx):
 
 
 RUNNERS = {
-    ("scratch", False): run_scratch, ("scratch", True): run_scratch,
-    ("frozen", False): run_frozen_seed_style, ("frozen", True): run_frozen_cached,
-    ("fine_tuned", False): run_fine_tune_seed_style, ("fine_tuned", True): run_fine_tune_cached,
+    ("scratch", False): run_scratch,
+    ("scratch", True): run_scratch,
+    ("frozen", False): run_frozen_seed_style,
+    ("frozen", True): run_frozen_cached,
+    ("fine_tuned", False): run_fine_tune_seed_style,
+    ("fine_tuned", True): run_fine_tune_cached,
 }

@@ -21,9 +21,7 @@ def stratified_subset(labels, size, seed):
 
 def train_val_indices(labels, fraction, seed):
     """Stratified, seeded split of indices into (train, validation)."""
-    train, val = train_test_split(
-        np.arange(len(labels)), test_size=fraction, stratify=labels, random_state=seed
-    )
+    train, val = train_test_split(np.arange(len(labels)), test_size=fraction, stratify=labels, random_state=seed)
     return np.sort(train), np.sort(val)
 
 

@@ -3,7 +3,8 @@
 
 def comparison_lines(record):
     """Table lines: model, weights, accuracy %, loss, total / trainable params, minutes, status."""
-    header = f"{'model':<18} {'weights':<22} {'acc %':>7} {'loss':>7} {'total params':>13} {'trainable':>11} {'time':>8}  status"
+    header = (f"{'model':<18} {'weights':<22} {'acc %':>7} {'loss':>7} {'total params':>13} {'trainable':>11} "
+              f"{'time':>8}  status")
     lines = [header, "-" * len(header)]
     for row in record["rows"]:
         weights = (row.get("weights") or "-")[:22]
@@ -13,7 +14,9 @@ def comparison_lines(record):
                 f"{row['total_params']:>13,} {row['trainable_params']:>11,} {row['train_seconds']:>7.1f}s  ok"
             )
         else:
-            lines.append(f"{row['name']:<18} {weights:<22} {'-':>7} {'-':>7} {'-':>13} {'-':>11} {'-':>8}  {row['status']}")
+            lines.append(
+                f"{row['name']:<18} {weights:<22} {'-':>7} {'-':>7} {'-':>13} {'-':>11} {'-':>8}  {row['status']}"
+            )
     return lines
 
 
