@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from .layers import Preprocess, ToRGB
-from .modeling import find_base
+from .modeling import find_base, from_raw_images
 
 FRONT_LAYERS = (keras.layers.InputLayer, keras.layers.Resizing, ToRGB, Preprocess)
 
@@ -40,8 +40,7 @@ def extractor_for(model, cut_after=None):
     """A model from raw images to [pooled features] or [cut activations, pooled features], sharing weights."""
     base = find_base(model)
     outputs = [base.output] if cut_after is None else [base.get_layer(cut_after).output, base.output]
-    inner = keras.Model(base.input, outputs, name=f"{base.name}_extract")
-    return keras.Model(model.input, inner(model.get_layer("preprocess").output), name="extractor")
+    return from_raw_images(model, outputs, name="extractor")
 
 
 def extract(extractor, image_sets, *, batch_size=256, label="features"):

@@ -99,6 +99,13 @@ def find_base(model):
     return nested[0]
 
 
+def from_raw_images(model, base_outputs, name=None):
+    """A model from the raw-image input of `model` to tensors inside its backbone, sharing weights."""
+    base = find_base(model)
+    inner = keras.Model(base.input, base_outputs, name=f"{base.name}_{name or 'outputs'}")
+    return keras.Model(model.input, inner(model.get_layer("preprocess").output), name=name)
+
+
 def unfreeze_after_cut(base, cut_after):
     """Make the layers after `cut_after` trainable, all others frozen; return the trainable layer names.
 

@@ -41,7 +41,7 @@ def _feature_layers(model, count=3):
     """(names, activation model) for the first `count` conv layers of a model's backbone (or of the CNN)."""
     import keras
 
-    from .modeling import find_base
+    from .modeling import find_base, from_raw_images
 
     conv_types = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
     try:
@@ -53,8 +53,7 @@ def _feature_layers(model, count=3):
     outputs = [layer.output for layer in layers]
     if base is None:
         return [layer.name for layer in layers], keras.Model(model.input, outputs)
-    inner = keras.Model(base.input, outputs)
-    return [layer.name for layer in layers], keras.Model(model.input, inner(model.get_layer("preprocess").output))
+    return [layer.name for layer in layers], from_raw_images(model, outputs, name="feature_maps")
 
 
 def _feature_map_figure(run_dir, record, data, model_name, path, t, seed):
