@@ -14,6 +14,7 @@ from .errors import (
     EXIT_OK,
     EXIT_SKIPPED,
     EXIT_USAGE,
+    OutputError,
     TransferbenchError,
     UsageError,
 )
@@ -24,7 +25,9 @@ EXIT_CODES = """exit codes:
   2  bad input: unknown name, bad value, bad config, missing or corrupt file, unusable output folder
   3  some rows were skipped (e.g. ImageNet weights not available offline); the others ran
   4  some rows failed (the reason is in results.json); the others ran
-  130 interrupted (Ctrl-C); finished rows are saved"""
+  5  the run folder could not be written (disk full, permission lost); rows finished before are intact
+  130 interrupted (Ctrl-C or SIGTERM); finished rows are saved: continue with --resume RUN_DIR
+see docs/errors.md for every bad-input case and its message"""
 
 
 def _names(text):
@@ -65,6 +68,11 @@ def _add_run_flags(parser):
     s = argparse.SUPPRESS
     add = parser.add_argument
     add("--config", metavar="FILE", help="TOML file of settings (keys as below, with _ or -); flags override it")
+    add(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run with its recorded settings: rows already ok are kept, the others rerun",
+    )
     add("--dataset", default=s, help="dataset name (default mnist; see `transferbench list`)")
     add("--data-file", default=s, metavar="PATH", help="local dataset file, checked by sha256, tried first")
     add("--models", type=_names, default=s, metavar="A,B", help="rows to run (default vgg16,resnet50,mobilenetv2,cnn)")
@@ -186,7 +194,7 @@ def build_parser():
 
 def _flag_settings(args):
     """Settings given as flags, in config-field names."""
-    settings = {k: v for k, v in vars(args).items() if k not in ("command", "config", "debug")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("command", "config", "debug", "resume")}
     if "weights_file" in settings:
         settings["weights_files"] = dict(settings.pop("weights_file"))
     return settings
@@ -216,27 +224,70 @@ def quiet_tensorflow():
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+def _resume_settings(args):
+    """The recorded config and earlier record of the run folder named by --resume."""
+    from .config import from_record
+    from .results import load_results
+
+    extra = sorted(k for k in _flag_settings(args) if k not in ("report", "lang"))
+    if extra or args.config:
+        given = ", ".join(["--" + k.replace("_", "-") for k in extra] + (["--config"] if args.config else []))
+        raise UsageError(f"--resume uses the settings recorded in the run folder; drop {given}")
+    previous = load_results(args.resume)
+    cfg = from_record(previous.get("config"), args.resume)
+    for key in ("report", "lang"):
+        if hasattr(args, key):
+            setattr(cfg, key, getattr(args, key))
+    cfg.out = str(args.resume)
+    return cfg, previous
+
+
+def _stop_on_sigterm():
+    """Treat SIGTERM like Ctrl-C, so a terminated run saves what is finished and says how to resume."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def cmd_run(args):
     """Handle `transferbench run`."""
     from .config import load_toml, resolve
     from .experiment import plan_rows
 
     quiet_tensorflow()
-    cfg = resolve(load_toml(args.config) if args.config else {}, _flag_settings(args))
-    plan_rows(cfg)  # fail on bad names before creating anything
+    if args.resume:
+        cfg, previous = _resume_settings(args)
+        out = Path(cfg.out)
+        plan_rows(cfg)
+    else:
+        cfg = resolve(load_toml(args.config) if args.config else {}, _flag_settings(args))
+        plan_rows(cfg)  # fail on bad names before creating anything
+        previous = None
     if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UsageError("--tensorboard needs the tensorboard package: pip install tensorboard")
-    out = _prepare_out(cfg)
+    if not args.resume:
+        out = _prepare_out(cfg)
     from .experiment import run_experiment
     from .summary import print_summary
 
-    def announce(row, index, total):
-        print(f"\n[{index}/{total}] {row['name']} ({row['phase']})", flush=True)
+    def announce(row, index, total, kept):
+        note = "already ok, kept" if kept else row["phase"]
+        print(f"\n[{index}/{total}] {row['name']} ({note})", flush=True)
 
+    _stop_on_sigterm()
     try:
-        record = run_experiment(cfg, out, on_row=announce)
+        record = run_experiment(cfg, out, on_row=announce, previous=previous)
+    except OutputError as exc:
+        raise OutputError(f"{exc}; free space (or fix permissions), then `transferbench run --resume {out}`") from None
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished rows are saved in {out}/results.json", file=sys.stderr)
+        print(
+            f"\ninterrupted: finished rows are saved in {out}/results.json; "
+            f"continue with `transferbench run --resume {out}`",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     print_summary(record, out)
     if cfg.report:
@@ -342,11 +393,31 @@ def cmd_cache(args):
     return EXIT_OK
 
 
+def import_tensorflow_quietly():
+    """Import TensorFlow with file descriptor 2 muted: its C++ start-up lines (oneDNN, CPU features) are
+    written before its log level applies and say nothing to users. Python errors still raise."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv=None):
     """Entry point of the console script; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its info lines
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.debug:
+        os.environ["TRANSFERBENCH_DEBUG"] = "1"
+    else:
+        import_tensorflow_quietly()
     if args.command is None:
         parser.print_help()
         return 2

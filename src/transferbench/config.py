@@ -129,3 +129,18 @@ def resolve(file_settings=None, flag_settings=None):
     """Build a validated RunConfig: defaults < file < flags."""
     merged = {**(file_settings or {}), **(flag_settings or {})}
     return RunConfig(**merged).validate()
+
+
+def from_record(settings, where):
+    """Rebuild the RunConfig saved in a run's results.json; UsageError if it does not fit this version."""
+    if not isinstance(settings, dict):
+        raise UsageError(f"{where}/results.json has no recorded config; it cannot be resumed")
+    unknown = sorted(set(settings) - set(FIELDS))
+    if unknown:
+        raise UsageError(f"{where}/results.json has settings this version does not know ({', '.join(unknown)})")
+    try:
+        return RunConfig(
+            **{name: _coerce(name, value) for name, value in settings.items() if value is not None}
+        ).validate()
+    except UsageError as exc:
+        raise UsageError(f"{where}/results.json: {exc}") from None

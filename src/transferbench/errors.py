@@ -7,6 +7,7 @@ EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_SKIPPED = 3
 EXIT_FAILED = 4
+EXIT_OUTPUT = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -22,6 +23,12 @@ class UsageError(TransferbenchError):
 
 class DataError(TransferbenchError):
     """A dataset that cannot be found, read or verified."""
+
+
+class OutputError(TransferbenchError):
+    """The run folder cannot be written (disk full, permission lost); finished rows stay as they were."""
+
+    exit_code = EXIT_OUTPUT
 
 
 class WeightsUnavailable(TransferbenchError):

@@ -1,6 +1,8 @@
 """Run the grid of rows: plan them from the config, run each as an independent unit, keep the run folder."""
 
 import dataclasses
+import os
+import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +12,7 @@ import keras
 from . import results
 from .backbones import BACKBONES, SCRATCH_MODELS
 from .data import default_cache_dir, get_spec, load_dataset
-from .errors import UsageError, WeightsUnavailable, unknown_name
+from .errors import OutputError, UsageError, WeightsUnavailable, unknown_name
 from .evaluate import test_metrics
 from .feature_cache import FeatureCache, digest_arrays
 from .rows import RUNNERS
@@ -126,16 +128,29 @@ def run_row(row, cfg, ctx):
         model, updates, probabilities = RUNNERS[row["phase"], bool(cfg.cache)](row, cfg, ctx)
         result.update(updates)
         result.update(test_metrics(ctx.splits.y_test, probabilities))
-        results.write_predictions(ctx.run_dir, row["name"], ctx.splits.y_test, probabilities)
-        results.write_model(ctx.run_dir, row["name"], model)
+        results.write_row_files(ctx.run_dir, row["name"], ctx.splits.y_test, probabilities, model)
     except WeightsUnavailable as exc:
         result.update(status="skipped", reason=str(exc), weights="imagenet (unavailable)")
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, OutputError):
         raise
     except Exception as exc:  # a row's failure is recorded and the other rows go on
-        traceback.print_exc()
-        result.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        result.update(status="failed", reason=_failure_reason(exc, row["name"], ctx.run_dir))
     return _complete(result)
+
+
+def _failure_reason(exc, name, run_dir):
+    """One line for a failed row; its traceback goes to logs/<name>.traceback.txt (and stderr with --debug)."""
+    text = "".join(traceback.format_exception(exc))
+    if os.environ.get("TRANSFERBENCH_DEBUG"):
+        print(text, file=sys.stderr)
+    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+    try:
+        results.write_text(Path(run_dir) / "logs" / f"{name}.traceback.txt", text)
+        reason += f" (traceback in logs/{name}.traceback.txt)"
+    except OutputError:
+        pass
+    print(f"row {name} failed: {reason}", file=sys.stderr)
+    return reason
 
 
 def _complete(result):
@@ -151,31 +166,60 @@ def best_row(rows):
     return max(ok, key=lambda row: row["test_accuracy"])["name"] if ok else None
 
 
-def run_experiment(cfg, run_dir, *, on_row=None):
-    """Run every row of cfg into run_dir, rewriting results.json after each row; return the record."""
+def kept_rows(previous, run_dir):
+    """Rows of an earlier attempt that a resume keeps: status ok and their files present."""
+    if not previous:
+        return {}
+    return {
+        row["name"]: row
+        for row in previous["rows"]
+        if row.get("status") == "ok" and all(path.is_file() for path in results.row_files(run_dir, row["name"]))
+    }
+
+
+def run_experiment(cfg, run_dir, *, on_row=None, previous=None):
+    """Run every row of cfg into run_dir, rewriting results.json after each row; return the record.
+
+    previous: the record of an interrupted attempt (resume); its ok rows are kept, the others rerun.
+    results.json is the commit point of a row: a row counts as done only once it is listed there.
+    """
     rows = plan_rows(cfg)
     dataset = load_dataset(cfg.dataset, data_file=cfg.data_file, cache_dir=cfg.cache_dir)
     splits = make_splits(
         dataset, val_fraction=cfg.val_fraction, train_limit=cfg.train_limit, test_limit=cfg.test_limit, seed=cfg.seed
     )
     ctx = make_context(cfg, splits, run_dir)
+    if previous and previous["dataset"].get("digest") != ctx.data_digest:
+        raise UsageError(
+            f"cannot resume {run_dir}: its data differ from what the recorded config loads now "
+            "(the dataset file changed); start a new run"
+        )
+    kept = kept_rows(previous, run_dir)
     record = {
         "schema_version": results.SCHEMA_VERSION,
         "config": dataclasses.asdict(cfg),
-        "dataset": {**dataset.source, "class_names": list(dataset.class_names), "sizes": splits.sizes()},
+        "dataset": {
+            **dataset.source,
+            "class_names": list(dataset.class_names),
+            "sizes": splits.sizes(),
+            "digest": ctx.data_digest,
+        },
         "environment": results.environment(),
-        "rows": [],
-        "best": None,
+        "rows": [row for row in (kept.get(spec["name"]) for spec in rows) if row],
+        "best": best_row(kept.values()),
         "finished": False,
     }
+    if previous:
+        record["environment"]["resumed_from"] = previous.get("environment")
     results.write_results(run_dir, record)
     results.write_test_images(run_dir, splits.x_test, splits.y_test, dataset.class_names)
+    finished = dict(kept)
     for index, row in enumerate(rows, start=1):
         if on_row:
-            on_row(row, index, len(rows))
-        result = run_row(row, cfg, ctx)
-        ctx.done[row["name"]] = result
-        record["rows"].append(result)
+            on_row(row, index, len(rows), row["name"] in kept)
+        result = finished[row["name"]] if row["name"] in kept else run_row(row, cfg, ctx)
+        ctx.done[row["name"]] = finished[row["name"]] = result
+        record["rows"] = [finished[spec["name"]] for spec in rows if spec["name"] in finished]
         record["best"] = best_row(record["rows"])
         results.write_results(run_dir, record)
     record["finished"] = True

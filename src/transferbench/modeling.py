@@ -107,7 +107,8 @@ def from_raw_images(model, base_outputs, name=None):
 
 
 def unfreeze_after_cut(base, cut_after):
-    """Make the layers after `cut_after` trainable, all others frozen; return the trainable layer names.
+    """Make the layers after `cut_after` trainable, all others frozen; return the names of the layers
+    that now train (those with weights: pooling and activations have none and keep auto-made names).
 
     BatchNormalization layers stay frozen, which in Keras 3 keeps them in inference mode (moving
     statistics used and never updated). Calling the base with training=False is not enough: Keras 3
@@ -121,7 +122,7 @@ def unfreeze_after_cut(base, cut_after):
     for index, layer in enumerate(base.layers):
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
         layer.trainable = index > cut and not is_bn
-    return [layer.name for layer in base.layers if layer.trainable]
+    return [layer.name for layer in base.layers if layer.trainable and layer.weights]
 
 
 def count_params(model):

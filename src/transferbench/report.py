@@ -11,23 +11,15 @@ from sklearn.metrics import classification_report
 from . import __version__, plots
 from .errors import UsageError
 from .i18n import translator
-from .results import SCHEMA_VERSION, load_results, write_text
+from .results import load_results, write_text
 
 
 def _load_run(run_dir):
     """results.json and the saved test images of a run folder, or a UsageError saying what is wrong."""
     run_dir = Path(run_dir)
-    if not (run_dir / "results.json").is_file():
-        raise UsageError(f"{run_dir} is not a transferbench run folder (no results.json)")
-    try:
-        record = load_results(run_dir)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{run_dir}/results.json is not valid JSON ({exc}); the run folder is damaged") from None
-    if record.get("schema_version") != SCHEMA_VERSION:
-        raise UsageError(
-            f"{run_dir} was written by another transferbench format "
-            f"(schema {record.get('schema_version')}, this version reads {SCHEMA_VERSION})"
-        )
+    record = load_results(run_dir)
+    if not (run_dir / "data" / "test_images.npz").is_file():
+        raise UsageError(f"{run_dir} has no data/test_images.npz; the run folder is incomplete")
     with np.load(run_dir / "data" / "test_images.npz") as data:
         images = {
             "images": data["images"],

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import OutputError, UsageError
+
 CSV_COLUMNS = (
     "name",
     "backbone",
@@ -29,18 +31,42 @@ CSV_COLUMNS = (
 SCHEMA_VERSION = 1
 
 
-def atomic_write(path, write):
-    """Call write(temp_path) on a temp file beside path, then rename it over path (never half-written)."""
-    path = Path(path)
+def _temp_beside(path):
+    """Create an empty temp file in path's folder (same file system, so a rename is atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix="".join(path.suffixes) or ".tmp")
     os.close(fd)
+    return Path(temp)
+
+
+def _output_error(path, exc):
+    """An OutputError naming the file and the OS reason (disk full, permission denied...)."""
+    reason = exc.strerror or str(exc)
+    return OutputError(f"cannot write {path}: {reason}; the files written before it are intact")
+
+
+def atomic_write_many(writes):
+    """Write several files as one unit: every write(temp) first, then the renames; on any error no
+    target is touched and the temp files are removed. writes: list of (path, write)."""
+    staged = []
     try:
-        write(temp)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        for path, write in writes:
+            path = Path(path)
+            staged.append((_temp_beside(path), path))
+            write(str(staged[-1][0]))
+        for temp, path in staged:
+            os.replace(temp, path)
+    except BaseException as exc:
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _output_error(path, exc) from None
         raise
+
+
+def atomic_write(path, write):
+    """Call write(temp_path) on a temp file beside path, then rename it over path (never half-written)."""
+    atomic_write_many([(path, write)])
 
 
 def write_text(path, text):
@@ -66,14 +92,25 @@ def write_results(run_dir, record):
     write_text(Path(run_dir) / "results.csv", buffer.getvalue())
 
 
-def write_predictions(run_dir, name, labels, probabilities):
-    """Save test labels and predicted probabilities as predictions/<name>.npz."""
+def write_row_files(run_dir, name, labels, probabilities, model):
+    """Save a row's predictions/<name>.npz and models/<name>.keras as one unit (both or neither)."""
 
-    def write(temp):
+    def write_predictions(temp):
         with open(temp, "wb") as handle:
             np.savez_compressed(handle, labels=labels, probabilities=probabilities)
 
-    atomic_write(Path(run_dir) / "predictions" / f"{name}.npz", write)
+    run_dir = Path(run_dir)
+    atomic_write_many(
+        [
+            (run_dir / "predictions" / f"{name}.npz", write_predictions),
+            (run_dir / "models" / f"{name}.keras", lambda temp: model.save(temp)),
+        ]
+    )
+
+
+def row_files(run_dir, name):
+    """The files an ok row leaves in the run folder."""
+    return [Path(run_dir) / "predictions" / f"{name}.npz", Path(run_dir) / "models" / f"{name}.keras"]
 
 
 def write_test_images(run_dir, images, labels, class_names):
@@ -86,16 +123,24 @@ def write_test_images(run_dir, images, labels, class_names):
     atomic_write(Path(run_dir) / "data" / "test_images.npz", write)
 
 
-def write_model(run_dir, name, model):
-    """Save the full model as models/<name>.keras; return its path."""
-    path = Path(run_dir) / "models" / f"{name}.keras"
-    atomic_write(path, lambda temp: model.save(temp))
-    return path
-
-
 def load_results(run_dir):
-    """Read results.json of a run folder."""
-    return json.loads((Path(run_dir) / "results.json").read_text(encoding="utf-8"))
+    """Read results.json of a run folder; UsageError if it is not a run of this schema."""
+    path = Path(run_dir) / "results.json"
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not a transferbench run folder (no results.json)")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
+    if not isinstance(record, dict) or not isinstance(record.get("rows"), list):
+        raise UsageError(f"{path} is not a transferbench results file (no list of rows)")
+    version = record.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UsageError(
+            f"{run_dir} was written by another transferbench format (schema {version}, this version reads "
+            f"{SCHEMA_VERSION}); rerun it with this version"
+        )
+    return record
 
 
 def environment():

@@ -3,8 +3,10 @@
 
 def comparison_lines(record):
     """Table lines: model, weights, accuracy %, loss, total / trainable params, minutes, status."""
-    header = (f"{'model':<18} {'weights':<22} {'acc %':>7} {'loss':>7} {'total params':>13} {'trainable':>11} "
-              f"{'time':>8}  status")
+    header = (
+        f"{'model':<18} {'weights':<22} {'acc %':>7} {'loss':>7} {'total params':>13} {'trainable':>11} "
+        f"{'time':>8}  status"
+    )
     lines = [header, "-" * len(header)]
     for row in record["rows"]:
         weights = (row.get("weights") or "-")[:22]
