@@ -114,7 +114,9 @@ def test_predict_images_of_every_kind(run_dir, tmp_path, capsys, mnist):
     Image.fromarray(np.full((1, 1), 200, np.uint8)).save(tmp_path / "tiny.png")
     (tmp_path / "text.png").write_text("not an image")
     (tmp_path / "empty.png").write_bytes(b"")
-    files = ["dark.png", "light.png", "colour.jpg", "tiny.png", "text.png", "empty.png", "missing.png"]
+    whole = (tmp_path / "light.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(whole[: len(whole) // 2])
+    files = ["dark.png", "light.png", "colour.jpg", "tiny.png", "text.png", "empty.png", "missing.png", "cut.png"]
     model = run_dir / "models" / "cnn.keras"
     code = main(["predict", "--model", str(model), "--json", *[str(tmp_path / f) for f in files]])
     captured = capsys.readouterr()
@@ -126,7 +128,8 @@ def test_predict_images_of_every_kind(run_dir, tmp_path, capsys, mnist):
     assert results["dark.png"]["top"][0]["class"] == results["light.png"]["top"][0]["class"]  # inverted alike
     assert "not a readable image" in results["text.png"]["error"]
     assert "empty" in results["empty.png"]["error"] and "not found" in results["missing.png"]["error"]
-    assert captured.err.count("transferbench: error:") == 3
+    assert "cannot decode" in results["cut.png"]["error"]
+    assert captured.err.count("transferbench: error:") == 4
 
 
 def test_predict_agrees_with_the_run_predictions(run_dir, tmp_path, capsys):

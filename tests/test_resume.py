@@ -175,3 +175,16 @@ def test_two_runs_with_the_same_seed_are_identical(tmp_path):
     for a, b in zip(first["rows"], second["rows"], strict=True):
         assert {k: v for k, v in a.items() if k not in TIMES} == {k: v for k, v in b.items() if k not in TIMES}
         np.testing.assert_array_equal(_predictions(tmp_path / "a", a["name"]), _predictions(tmp_path / "b", b["name"]))
+
+
+def test_nan_loss_is_a_clear_failure():
+    import keras
+
+    from transferbench.training import compile_model, fit
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    compile_model(model, 1e-3)
+    x = np.full((32, 4), np.nan, np.float32)
+    y = np.zeros(32, np.int64)
+    with pytest.raises(FloatingPointError, match="NaN or infinite; try a lower learning rate"):
+        fit(model, (x, y), (x, y), epochs=3, batch_size=8, patience=0)

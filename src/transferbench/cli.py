@@ -242,6 +242,17 @@ def _resume_settings(args):
     return cfg, previous
 
 
+def _verify_weights_files(cfg):
+    """Check every --weights-file loads into its backbone before any row runs (fail in seconds, not hours)."""
+    if not cfg.weights_files:
+        return
+    from .backbones import BACKBONES
+    from .modeling import verify_weights_file
+
+    for name, path in cfg.weights_files.items():
+        verify_weights_file(BACKBONES[name], path, cfg.input_size)
+
+
 def _stop_on_sigterm():
     """Treat SIGTERM like Ctrl-C, so a terminated run saves what is finished and says how to resume."""
     import signal
@@ -268,7 +279,9 @@ def cmd_run(args):
         previous = None
     if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UsageError("--tensorboard needs the tensorboard package: pip install tensorboard")
+    _verify_weights_files(cfg)
     if not args.resume:
+        created = not Path(cfg.out or "runs/-").exists()
         out = _prepare_out(cfg)
     from .experiment import run_experiment
     from .summary import print_summary
@@ -282,6 +295,10 @@ def cmd_run(args):
         record = run_experiment(cfg, out, on_row=announce, previous=previous)
     except OutputError as exc:
         raise OutputError(f"{exc}; free space (or fix permissions), then `transferbench run --resume {out}`") from None
+    except TransferbenchError:
+        if not args.resume and created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # bad data or limits found before anything was written: leave no empty folder
+        raise
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: finished rows are saved in {out}/results.json; "

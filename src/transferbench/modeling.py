@@ -8,7 +8,7 @@ import keras
 
 from .backbones import keras_models_dir
 from .data import sha256_of
-from .errors import WeightsUnavailable
+from .errors import UsageError, WeightsUnavailable
 from .layers import Preprocess, ToRGB
 
 
@@ -44,13 +44,36 @@ def build_base(spec, input_size, choice):
             return constructor(weights=choice.keras_value, **kwargs)
     except Exception as exc:
         if choice.keras_value != "imagenet":
-            raise ValueError(f"weights file {choice.keras_value} does not fit {spec.name}: {exc}") from None
+            detail = str(exc).splitlines()[0].split(". ")[0][:200] if str(exc) else type(exc).__name__
+            raise ValueError(
+                f"weights file {choice.keras_value} does not fit {spec.name} (saved for another architecture or "
+                f"input size?): {detail}"
+            ) from None
         expected = keras_models_dir() / spec.weights_file_for(input_size)
         raise WeightsUnavailable(
             f"ImageNet weights for {spec.name} unavailable: expected {expected.name} in {expected.parent} "
             f"and the download failed ({str(exc).splitlines()[0][:160]}). Fix: put the file there, or pass "
             f"--weights-file {spec.name}=PATH, or --weights random for an explicit random-init row"
         ) from None
+
+
+def verify_weights_file(spec, path, input_size):
+    """Raise UsageError unless path is a weights file that loads fully into this backbone."""
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        raise UsageError(f"weights file for {spec.name} is not an HDF5 weights file (another format?): {path}")
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"weights file for {spec.name} is corrupt or truncated ({exc}): {path}") from None
+    try:
+        build_base(spec, input_size, choose_weights(spec, "imagenet", {spec.name: path}))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        keras.backend.clear_session()
 
 
 def input_front(raw_shape, input_size, mode):

@@ -8,13 +8,13 @@ from sklearn.model_selection import train_test_split
 from .errors import UsageError
 
 
-def stratified_subset(labels, size, seed):
+def stratified_subset(labels, size, seed, what="limit"):
     """Indices of a stratified, seeded subset of `size` items (all of them, in order, if size is None)."""
     n = len(labels)
     if size is None or size == n:
         return np.arange(n)
     if size > n:
-        raise UsageError(f"limit {size} is larger than the {n} images available")
+        raise UsageError(f"{what} {size} is larger than the {n} images available; use at most {n}")
     picked, _ = train_test_split(np.arange(n), train_size=size, stratify=labels, random_state=seed)
     return np.sort(picked)
 
@@ -43,8 +43,8 @@ class Splits:
 
 def make_splits(dataset, *, val_fraction=0.1, train_limit=None, test_limit=None, seed=42):
     """Subsample train and test (stratified), then hold out a stratified validation share of train."""
-    keep = stratified_subset(dataset.y_train, train_limit, seed)
+    keep = stratified_subset(dataset.y_train, train_limit, seed, "--train-limit")
     x, y = dataset.x_train[keep], dataset.y_train[keep]
     train, val = train_val_indices(y, val_fraction, seed)
-    test = stratified_subset(dataset.y_test, test_limit, seed)
+    test = stratified_subset(dataset.y_test, test_limit, seed, "--test-limit")
     return Splits(x[train], y[train], x[val], y[val], dataset.x_test[test], dataset.y_test[test])

@@ -32,7 +32,7 @@ def fit(model, train, val, *, epochs, batch_size, patience, callbacks=()):
     the last epoch's weights are kept). The record holds history, seconds, epochs_run and best_epoch
     (1-based epoch whose weights the model ends with).
     """
-    callbacks = list(callbacks)
+    callbacks = [*callbacks, keras.callbacks.TerminateOnNaN()]  # a NaN loss ends training at once
     if patience > 0:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)

