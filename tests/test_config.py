@@ -53,7 +53,7 @@ def test_bad_files_name_the_key(tmp_path, text, message):
         ({"epochs": 0}, "epochs must be > 0"),
         ({"input_size": 31}, "input_size must be >= 32"),
         ({"val_fraction": 1.0}, r"val_fraction must be in \(0, 1\)"),
-        ({"lr": -1.0}, "lr must be > 0"),
+        ({"lr": -1.0}, "lr must be a finite number > 0"),
         ({"train_limit": 5}, "train_limit must be >= 20"),
         ({"weights": "imagenett"}, "did you mean 'imagenet'"),
         ({"models": []}, "models is empty"),

@@ -100,7 +100,7 @@ CASES = {
     "epochs-not-a-number": (lambda t: ["run", "--epochs", "ten"], 2, r"argument --epochs: invalid int value: 'ten'"),
     "batch-size-zero": (lambda t: ["run", "--batch-size", "0"], 2, r"batch_size must be > 0, got 0"),
     "patience-negative": (lambda t: ["run", "--patience", "-1"], 2, r"patience must be >= 0"),
-    "lr-not-positive": (lambda t: ["run", "--lr", "0"], 2, r"lr must be > 0"),
+    "lr-not-positive": (lambda t: ["run", "--lr", "0"], 2, r"lr must be a finite number > 0"),
     "input-size-small": (lambda t: ["run", "--input-size", "16"], 2, r"input_size must be >= 32"),
     "fraction-outside": (lambda t: ["run", "--val-fraction", "1.5"], 2, r"val_fraction must be in \(0, 1\)"),
     "limit-too-small": (lambda t: ["run", "--train-limit", "5"], 2, r"train_limit must be >= 20"),

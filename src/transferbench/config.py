@@ -56,8 +56,8 @@ class RunConfig:
         if self.patience < 0:
             raise UsageError(f"patience must be >= 0, got {self.patience}")
         for name in ("lr", "cnn_lr", "fine_tune_lr"):
-            if not getattr(self, name) > 0:
-                raise UsageError(f"{name} must be > 0, got {getattr(self, name)}")
+            if not 0 < getattr(self, name) < float("inf"):
+                raise UsageError(f"{name} must be a finite number > 0, got {getattr(self, name)}")
         if not 0 < self.val_fraction < 1:
             raise UsageError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         for name in ("train_limit", "test_limit"):
