@@ -22,6 +22,17 @@ def comparison_lines(record):
     return lines
 
 
+def time_split(rows):
+    """Seconds spent on feature extraction, heads, fine-tuning and scratch models (train + evaluate)."""
+    split = {"feature extraction": 0.0, "heads (frozen rows)": 0.0, "fine-tuning": 0.0, "from scratch": 0.0}
+    part = {"frozen": "heads (frozen rows)", "fine_tuned": "fine-tuning", "scratch": "from scratch"}
+    for row in rows:
+        features = row.get("feature_seconds") or 0.0
+        split["feature extraction"] += features
+        split[part[row["phase"]]] += row["train_seconds"] - features + (row.get("evaluate_seconds") or 0.0)
+    return {name: seconds for name, seconds in split.items() if seconds > 0}
+
+
 def print_summary(record, run_dir):
     """Print the comparison table, the best model, params per accuracy point and skip/fail reasons."""
     print("\n" + "\n".join(comparison_lines(record)))
@@ -37,6 +48,9 @@ def print_summary(record, run_dir):
     if total > 0:
         shares = ", ".join(f"{row['name']} {row['train_seconds'] / total:.0%}" for row in ok)
         print(f"training time: {total:.1f}s in all ({shares})")
+    split = time_split(ok)
+    if split:
+        print("time split: " + ", ".join(f"{part} {seconds:.1f}s" for part, seconds in split.items()))
     for row in record["rows"]:
         if row["status"] != "ok":
             print(f"{row['status']}: {row['name']}: {row['reason']}")
