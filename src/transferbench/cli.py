@@ -116,6 +116,20 @@ def _add_run_flags(parser):
     add("--train-limit", type=int, default=s, metavar="N", help="stratified subset of N training images")
     add("--test-limit", type=int, default=s, metavar="N", help="stratified subset of N test images")
     add("--seed", type=int, default=s, help="seed for splits, subsets, init and shuffling (default 42)")
+    add(
+        "--seeds",
+        default=s,
+        metavar="N|A,B,C",
+        help="repeat every row over N seeds (seed, seed+1, ...) or the seeds listed; the summary and report then "
+        "give mean, std, a 95%% confidence interval and a paired comparison with the cnn row",
+    )
+    add(
+        "--label-budgets",
+        default=s,
+        metavar="100,1000,all",
+        help="train every row on stratified, seeded subsets of this many labelled images (validation taken from "
+        "the subset, at least 2 per class) and test on the full test set; the report plots accuracy vs labels",
+    )
     add("--out", default=s, metavar="DIR", help="run folder (default runs/<UTC timestamp>)")
     add("--overwrite", action="store_true", default=s, help="allow an existing non-empty run folder")
     add(

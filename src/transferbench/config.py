@@ -44,6 +44,8 @@ class RunConfig:
     report: bool = True  # write figures and report.html / report.md at the end of the run
     lang: str = "en"  # report language: en or es
     extract_batch_size: int = 256  # batch size of the one forward pass that computes cached features
+    seeds: str | None = None  # repeats: "3" = seeds seed..seed+2, or a list "1,7,42"; None = one run at seed
+    label_budgets: str | None = None  # "100,1000,all": labelled training examples per cell; None = all
 
     def validate(self):
         """Raise UsageError naming the first setting that is out of range."""
@@ -74,7 +76,42 @@ class RunConfig:
             raise UsageError(f"lang must be 'en' or 'es', got '{self.lang}'")
         if not self.models:
             raise UsageError("models is empty: name at least one model")
+        self.seed_list()
+        self.budget_list()
         return self
+
+    def seed_list(self):
+        """The seeds of the repeats, in order (one seed, `seed`, when seeds is not set)."""
+        if self.seeds is None:
+            return [self.seed]
+        parts = [p.strip() for p in str(self.seeds).split(",") if p.strip()]
+        try:
+            numbers = [int(p) for p in parts]
+        except ValueError:
+            raise UsageError(f"seeds must be a count like 3 or a list like 1,7,42, got '{self.seeds}'") from None
+        if len(numbers) == 1:
+            if not 1 <= numbers[0] <= 100:
+                raise UsageError(f"seeds as a count must be 1..100, got {numbers[0]}")
+            return [self.seed + i for i in range(numbers[0])]
+        if len(set(numbers)) != len(numbers):
+            raise UsageError(f"seeds lists a seed twice: {self.seeds}")
+        return numbers
+
+    def budget_list(self):
+        """Label budgets in increasing order: ints, then 'all' (['all'] when not set)."""
+        if self.label_budgets is None:
+            return ["all"]
+        parts = [p.strip().lower() for p in str(self.label_budgets).split(",") if p.strip()]
+        budgets = []
+        for part in parts:
+            if part == "all":
+                continue
+            if not part.isdigit() or int(part) < 20:
+                raise UsageError(f"label budgets must be whole numbers >= 20 or 'all', got '{part}'")
+            budgets.append(int(part))
+        if len(set(budgets)) != len(budgets) or not parts:
+            raise UsageError(f"label_budgets lists a budget twice or none: '{self.label_budgets}'")
+        return sorted(budgets) + (["all"] if "all" in parts else [])
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -94,6 +131,8 @@ def _coerce(name, value):
     kind = _field_kind(name)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if name in ("seeds", "label_budgets") and isinstance(value, (int, list)) and not isinstance(value, bool):
+        return ",".join(str(v) for v in (value if isinstance(value, list) else [value]))
     if kind is list and isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     if kind is list and isinstance(value, list) and all(isinstance(v, str) for v in value):

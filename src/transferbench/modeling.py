@@ -103,13 +103,14 @@ def build_head(spec, feature_dim, num_classes):
     return keras.Model(features, outputs, name="head")
 
 
-def build_transfer_model(spec, base, *, raw_shape, num_classes, preprocess="backbone"):
-    """Full model: input front -> frozen base (inference mode) -> head. Returns (model, head)."""
+def build_transfer_model(spec, base, *, raw_shape, num_classes, preprocess="backbone", head=None):
+    """Full model: input front -> frozen base (inference mode) -> head (the seed's head for the
+    backbone unless one is given, as a model from pooled features to probabilities). Returns (model, head)."""
     mode = spec.preprocess if preprocess == "backbone" else "unit"
     inputs, x = input_front(raw_shape, base.input_shape[1], mode)
     base.trainable = False
     features = base(x, training=False)  # BatchNormalization stays in inference mode, frozen or not
-    head = build_head(spec, base.output_shape[-1], num_classes)
+    head = head or build_head(spec, base.output_shape[-1], num_classes)
     model = keras.Model(inputs, head(features), name=f"{spec.name}_transfer")
     return model, head
 

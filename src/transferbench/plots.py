@@ -21,17 +21,15 @@ def _save(fig, path):
 
 def training_curves(rows, path, t):
     """2x2 curves per row; fine-tuned rows continue after their phase-1 epochs, boundary marked."""
-    by_name = {row["name"]: row for row in rows}
-    phase_one = {
-        row["name"]: len(by_name[row["from"]]["history"]["loss"]) if row.get("from") in by_name else 0 for row in rows
-    }
-    last_epoch = max(phase_one[row["name"]] + len(row["history"]["loss"]) for row in rows)
+    by_id = {row.get("id", row["name"]): row for row in rows}
+    phase_one = [len(by_id[row["from"]]["history"]["loss"]) if row.get("from") in by_id else 0 for row in rows]
+    last_epoch = max(first + len(row["history"]["loss"]) for first, row in zip(phase_one, rows))
     fig, axes = plt.subplots(2, 2, figsize=(13, 9), layout="constrained")
     fig.suptitle(t("curves_title"), fontsize=14, fontweight="bold")
     for ax, (key, label) in zip(axes.flat, CURVE_KEYS):
         for row in rows:
             values = row["history"][key]
-            source = by_name.get(row.get("from"))
+            source = by_id.get(row.get("from"))
             offset = len(source["history"][key]) if source else 0
             epochs = np.arange(offset + 1, offset + len(values) + 1)
             if source:
@@ -121,4 +119,25 @@ def image_grid(images, labels, probabilities, indices, class_names, title, path,
             fontsize=9,
             color="green" if pred == labels[i] else "red",
         )
+    return _save(fig, path)
+
+
+def budget_curve(points, baseline, path, t):
+    """Test accuracy against labelled training images (log x), one line per model, 95% CI error bars.
+
+    points: {name: [(train images, mean, half-width or None), ...]} sorted by train images."""
+    fig, ax = plt.subplots(figsize=(9, 5.5), layout="constrained")
+    for name, series in points.items():
+        x = [p[0] for p in series]
+        y = [p[1] * 100 for p in series]
+        errors = [0 if p[2] is None else p[2] * 100 for p in series]
+        style = "--" if name == baseline else "-"
+        ax.errorbar(x, y, yerr=errors, marker="o", capsize=4, linestyle=style, label=name)
+    ax.set_xscale("log")
+    ax.set_ylim(max(0, ax.get_ylim()[0]), min(100, ax.get_ylim()[1]))  # a t-interval of 2 seeds can pass 0 or 100
+    ax.set_xlabel(t("labelled_images"))
+    ax.set_ylabel(t("test_acc_pct"))
+    ax.set_title(t("budget_title"), fontweight="bold")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
     return _save(fig, path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import classification_report
 
-from . import __version__, plots
+from . import __version__, plots, stats
 from .errors import UsageError
 from .i18n import translator
 from .results import load_results, write_text
@@ -54,12 +54,12 @@ def _feature_map_figure(run_dir, record, data, model_name, path, t, seed):
 
     from . import layers  # noqa: F401  (registers the custom layers for loading)
 
-    ok = [row["name"] for row in record["rows"] if row["status"] == "ok"]
+    ok = {row["name"]: _file_id(row) for row in record["rows"] if row["status"] == "ok"}
     candidates = [model_name] + [n for n in ok if n != model_name]
-    name = next((n for n in candidates if (Path(run_dir) / "models" / f"{n}.keras").is_file() and n in ok), None)
+    name = next((n for n in candidates if n in ok and (Path(run_dir) / "models" / f"{ok[n]}.keras").is_file()), None)
     if name is None:
         return None
-    model = keras.models.load_model(Path(run_dir) / "models" / f"{name}.keras")
+    model = keras.models.load_model(Path(run_dir) / "models" / f"{ok[name]}.keras")
     names, activations_model = _feature_layers(model)
     index = int(np.random.default_rng(seed).integers(len(data["labels"])))
     activations = activations_model.predict(data["images"][index : index + 1], verbose=0)
@@ -68,6 +68,47 @@ def _feature_map_figure(run_dir, record, data, model_name, path, t, seed):
     return plots.feature_maps(
         list(zip(names, [a[0] for a in activations])), data["images"][index], label, name, path, t
     )
+
+
+def _file_id(row):
+    """The name a row's files carry (its grid id, or its name in a one-cell run)."""
+    return row.get("id", row["name"])
+
+
+def is_grid(record):
+    """True when the run repeated rows over several seeds or label budgets."""
+    grid = record.get("grid") or {}
+    return len(grid.get("seeds", [])) > 1 or len(grid.get("budgets", [])) > 1
+
+
+def one_cell(record):
+    """The record restricted to one cell of the grid (largest budget, first seed) for per-model figures."""
+    grid = record["grid"]
+    budget, seed = grid["budgets"][-1], grid["seeds"][0]
+    rows = [row for row in record["rows"] if row.get("budget") == budget and row.get("seed") == seed]
+    ok = [row for row in rows if row["status"] == "ok"]
+    best = max(ok, key=lambda row: row["test_accuracy"]) if ok else None
+    return {**record, "rows": rows, "best": _file_id(best) if best else None}, budget, seed
+
+
+def _budget_figure(run_dir, record, t):
+    """The accuracy-vs-labels figure and the grid table text (mean ± std [CI], paired differences)."""
+    from .summary import baseline_name, grid_lines
+
+    table = stats.groups(record["rows"])
+    sizes = {}
+    for row in record["rows"]:
+        if row.get("train_size"):
+            sizes.setdefault(row.get("budget"), row["train_size"] + 0)
+    points = {}
+    for (name, budget), by_seed in table.items():
+        est = stats.estimate(list(by_seed.values()))
+        half = None if est.low is None else est.high - est.mean
+        labelled = budget if budget != "all" else record["dataset"]["sizes"].get("pool", sizes.get(budget, 1))
+        points.setdefault(name, []).append((labelled, est.mean, half))
+    points = {name: sorted(series) for name, series in points.items()}
+    path = plots.budget_curve(points, baseline_name(record), Path(run_dir) / "figures" / "label_budgets.png", t)
+    return (t("budget_title"), path, "\n".join(grid_lines(record)))
 
 
 def _table(rows, t):
@@ -89,12 +130,12 @@ def _table(rows, t):
     cells = []
     for row in rows:
         if row["status"] != "ok":
-            cells.append([row["name"], row.get("weights") or "-", row["phase"], *["-"] * 8, row["status"]])
+            cells.append([_file_id(row), row.get("weights") or "-", row["phase"], *["-"] * 8, row["status"]])
             continue
         acc = row["test_accuracy"] * 100
         cells.append(
             [
-                row["name"],
+                _file_id(row),
                 row["weights"],
                 row["phase"],
                 f"{acc:.2f}",
@@ -117,27 +158,27 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
     ok = [row for row in record["rows"] if row["status"] == "ok"]
     if not ok:
         return []
-    out = [
-        (t("curves_title"), plots.training_curves(ok, figures_dir / "training_curves.png", t), None),
-        (t("bars_title"), plots.accuracy_bars(ok, figures_dir / "test_accuracy.png", t), None),
-    ]
+    trained = [row for row in ok if row.get("history") and row["history"].get("loss")]  # a probe has no epochs
+    out = [(t("curves_title"), plots.training_curves(trained, figures_dir / "training_curves.png", t), None)]
+    out = out if trained else []
+    out.append((t("bars_title"), plots.accuracy_bars(ok, figures_dir / "test_accuracy.png", t), None))
     fmap = _feature_map_figure(run_dir, record, data, feature_model, figures_dir / "feature_maps.png", t, seed)
     if fmap:
         out.append((t("fmaps_section"), fmap, None))
     best = record["best"]
-    ordered = sorted(ok, key=lambda row: row["name"] != best)
+    ordered = sorted(ok, key=lambda row: _file_id(row) != best)
     labels, names = data["labels"], data["class_names"]
     for row in ordered:
-        probabilities = np.load(Path(run_dir) / "predictions" / f"{row['name']}.npz")["probabilities"]
+        probabilities = np.load(Path(run_dir) / "predictions" / f"{_file_id(row)}.npz")["probabilities"]
         predicted = probabilities.argmax(axis=1)
         text = classification_report(
             labels, predicted, labels=np.arange(len(names)), target_names=names, digits=4, zero_division=0
         )
         path = plots.confusion(labels, predicted, names, row["name"], figures_dir / f"confusion_{row['name']}.png", t)
         out.append((t("confusion_title", model=row["name"]), path, text))
-        if row["name"] == best:
+        if _file_id(row) == best:
             picks = np.random.default_rng(seed).choice(len(labels), size=min(12, len(labels)), replace=False)
-            title = t("examples_title", model=best)
+            title = t("examples_title", model=row["name"])
             out.append(
                 (
                     title,
@@ -151,7 +192,7 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
             wrong = np.flatnonzero(predicted != labels)
             worst = wrong[np.argsort(-loss[wrong])][:12]
             if len(worst):
-                title = t("mistakes_title", model=best)
+                title = t("mistakes_title", model=row["name"])
                 out.append(
                     (
                         title,
@@ -175,7 +216,7 @@ def _markdown(record, header, cells, figures, t, run_dir):
         "|" + "---|" * len(header),
     ]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in cells]
-    best = next((r for r in record["rows"] if r["name"] == record["best"]), None)
+    best = next((r for r in record["rows"] if _file_id(r) == record["best"]), None)
     if best:
         lines += [
             "",
@@ -186,6 +227,9 @@ def _markdown(record, header, cells, figures, t, run_dir):
         lines += ["", f"## {t('not_ok')}", ""] + [f"- **{r['name']}** ({r['status']}): {r['reason']}" for r in skipped]
     lines += ["", f"## {t('figures')}", ""] if figures else ["", t("no_rows")]
     for title, path, text in figures:
+        if path is None:
+            lines += [f"*{title}*", ""]
+            continue
         lines += [f"### {title}", "", f"![{title}](figures/{path.name})", ""]
         if text:
             lines += ["```", text.rstrip(), "```", ""]
@@ -212,7 +256,7 @@ def _html(record, header, cells, figures, t, run_dir):
     ]
     parts += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in cells]
     parts.append("</table>")
-    best = next((r for r in record["rows"] if r["name"] == record["best"]), None)
+    best = next((r for r in record["rows"] if _file_id(r) == record["best"]), None)
     if best:
         parts.append(
             f"<p><b>{e(t('best_model'))}:</b> "
@@ -227,6 +271,9 @@ def _html(record, header, cells, figures, t, run_dir):
         )
     parts.append(f"<h2>{e(t('figures'))}</h2>" if figures else f"<p>{e(t('no_rows'))}</p>")
     for title, path, text in figures:
+        if path is None:
+            parts.append(f"<p><i>{e(title)}</i></p>")
+            continue
         encoded = base64.b64encode(path.read_bytes()).decode("ascii")
         parts.append(f"<figure><h3>{e(title)}</h3><img alt='{e(title)}' src='data:image/png;base64,{encoded}'>")
         parts.append(f"<pre>{e(text)}</pre></figure>" if text else "</figure>")
@@ -242,7 +289,14 @@ def build_report(run_dir, *, lang="en", feature_model="vgg16", seed=0):
     """Write figures/, report.md and report.html for a run folder; return the report.html path."""
     t = translator(lang)
     record, data = _load_run(run_dir)
-    figures = build_figures(run_dir, record, data, t, feature_model=feature_model, seed=seed)
+    if is_grid(record):
+        view, budget, cell_seed = one_cell(record)
+        figures = build_figures(run_dir, view, data, t, feature_model=feature_model, seed=seed)
+        figures.insert(0, _budget_figure(run_dir, record, t))
+        note = t("one_cell_note", budget=budget, seed=cell_seed)
+        figures.insert(1, (note, None, None))
+    else:
+        figures = build_figures(run_dir, record, data, t, feature_model=feature_model, seed=seed)
     header, cells = _table(record["rows"], t)
     write_text(Path(run_dir) / "report.md", _markdown(record, header, cells, figures, t, run_dir))
     write_text(Path(run_dir) / "report.html", _html(record, header, cells, figures, t, run_dir))

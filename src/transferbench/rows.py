@@ -13,7 +13,8 @@ from .data import sha256_of
 from .evaluate import predict_probabilities
 from .feature_cache import feature_key
 from .features import check_cacheable, extract, extractor_for
-from .modeling import build_base, build_transfer_model, choose_weights, count_params
+from .modeling import build_base, build_transfer_model, choose_weights, count_params, find_base
+from .probe import probe_head, timed_probe
 from .scratch import build_cnn
 from .training import compile_model, fit, prepare_fine_tuning, top_model
 
@@ -29,7 +30,9 @@ def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row):
     """fit() with the run's batch size on the given inputs and the split's labels (+ TensorBoard if asked)."""
     callbacks = []
     if ctx.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(ctx.run_dir) / "tensorboard" / row["name"])))
+        callbacks.append(
+            keras.callbacks.TensorBoard(log_dir=str(Path(ctx.run_dir) / "tensorboard" / row.get("id", row["name"])))
+        )
     return fit(
         model,
         (x_train, ctx.splits.y_train),
@@ -93,32 +96,45 @@ def _weights_identity(spec, cfg, choice):
 
 
 def _features(model, cfg, ctx, key, cut_after, label):
-    """Cached pooled features (and cut activations when cut_after is set) for every split."""
-    needed = [f"pooled_{s}" for s in SPLIT_NAMES] + ([f"cut_{s}" for s in SPLIT_NAMES] if cut_after else [])
+    """Cached pooled features (and cut activations when cut_after is set) for every split.
+
+    With a pool (the grid of budgets and seeds), they are computed once over the pool and the test
+    images and sliced with this cell's indices; otherwise over the cell's own splits."""
+    sources = ("pool", "test") if ctx.index is not None else SPLIT_NAMES
+    needed = [f"pooled_{s}" for s in sources] + ([f"cut_{s}" for s in sources] if cut_after else [])
     check_cacheable(model, cut_after)  # before any use, cached or computed: features must be exact
     entry = ctx.cache.get(key, needed)
-    if entry is not None:
-        return entry, 0.0, True
-    extractor = extractor_for(model, cut_after)
-    start = time.perf_counter()
-    image_sets = [getattr(ctx.splits, f"x_{split}") for split in SPLIT_NAMES]
-    entry = {}
-    for split, outputs in zip(
-        SPLIT_NAMES, extract(extractor, image_sets, batch_size=cfg.extract_batch_size, label=label)
-    ):
-        entry[f"pooled_{split}"] = outputs[-1]
-        if cut_after:
-            entry[f"cut_{split}"] = outputs[0]
-    seconds = time.perf_counter() - start
-    ctx.cache.put(key, entry, description=f"{label}, {ctx.splits.sizes()}")
-    return entry, seconds, False
+    seconds, hit = 0.0, entry is not None
+    if entry is None:
+        extractor = extractor_for(model, cut_after)
+        start = time.perf_counter()
+        images = {"pool": ctx.pool, "test": ctx.splits.x_test}
+        image_sets = [images[s] if s in images else getattr(ctx.splits, f"x_{s}") for s in sources]
+        entry = {}
+        for split, outputs in zip(
+            sources, extract(extractor, image_sets, batch_size=cfg.extract_batch_size, label=label)
+        ):
+            entry[f"pooled_{split}"] = outputs[-1]
+            if cut_after:
+                entry[f"cut_{split}"] = outputs[0]
+        seconds = time.perf_counter() - start
+        ctx.cache.put(key, entry, description=f"{label}, {dict(zip(sources, map(len, image_sets)))}")
+    if ctx.index is not None:
+        kinds = ["pooled", "cut"] if cut_after else ["pooled"]
+        entry = {
+            **{
+                f"{kind}_{split}": entry[f"{kind}_pool"][ctx.index[split]]
+                for kind in kinds
+                for split in ("train", "val")
+            },
+            **{f"{kind}_test": entry[f"{kind}_test"] for kind in kinds},
+        }
+    return entry, seconds, hit
 
 
-def run_frozen_cached(row, cfg, ctx):
-    """Phase 1 on cached features: one forward pass of the frozen base, then the head trains alone."""
-    spec, model, head, choice = _frozen_model(row, cfg, ctx)
-    cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
-    key = feature_key(
+def _frozen_key(spec, cfg, ctx, choice, model):
+    """Cache key of a frozen backbone's features: everything that changes them."""
+    return feature_key(
         backbone=spec.name,
         weights=_weights_identity(spec, cfg, choice),
         input_size=cfg.input_size,
@@ -127,6 +143,13 @@ def run_frozen_cached(row, cfg, ctx):
         keras=keras.__version__,
         tensorflow=ctx.tf_version,
     )
+
+
+def run_frozen_cached(row, cfg, ctx):
+    """Phase 1 on cached features: one forward pass of the frozen base, then the head trains alone."""
+    spec, model, head, choice = _frozen_model(row, cfg, ctx)
+    cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
+    key = _frozen_key(spec, cfg, ctx, choice, model)
     entry, feature_seconds, hit = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})")
     compile_model(head, cfg.lr, steps_per_execution=16)
     updates = {
@@ -139,6 +162,37 @@ def run_frozen_cached(row, cfg, ctx):
     record = _fit(head, ctx, cfg, entry["pooled_train"], entry["pooled_val"], cfg.epochs, cfg.patience, row)
     record["train_seconds"] += feature_seconds
     updates.update(record)
+    return model, updates, _evaluate(head, entry["pooled_test"], updates, batch_size=1024)
+
+
+def run_probe(row, cfg, ctx):
+    """Linear probe: logistic regression on the cached pooled features, C chosen on validation."""
+    spec, model, _, choice = _frozen_model(row, cfg, ctx)
+    cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None  # share the frozen row's cache entry
+    key = _frozen_key(spec, cfg, ctx, choice, model)
+    entry, feature_seconds, hit = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})")
+    splits = ctx.splits
+    weights, bias, record = timed_probe(
+        (entry["pooled_train"], splits.y_train), (entry["pooled_val"], splits.y_val), cfg.seed
+    )
+    base = find_base(model)
+    model, head = build_transfer_model(
+        spec,
+        base,
+        raw_shape=splits.x_train.shape[1:],
+        num_classes=weights.shape[1],
+        preprocess=cfg.preprocess,
+        head=probe_head(weights, bias),
+    )
+    record["train_seconds"] += feature_seconds
+    updates = {
+        "weights": choice.label,
+        **count_params(model),
+        "feature_key": key,
+        "feature_seconds": feature_seconds,
+        "features_from_cache": hit,
+        **record,
+    }
     return model, updates, _evaluate(head, entry["pooled_test"], updates, batch_size=1024)
 
 
@@ -186,4 +240,6 @@ RUNNERS = {
     ("frozen", True): run_frozen_cached,
     ("fine_tuned", False): run_fine_tune_seed_style,
     ("fine_tuned", True): run_fine_tune_cached,
+    ("probe", False): run_probe,
+    ("probe", True): run_probe,
 }

@@ -25,6 +25,26 @@ def train_val_indices(labels, fraction, seed):
     return np.sort(train), np.sort(val)
 
 
+def budget_indices(labels, budget, seed, val_fraction):
+    """Stratified, seeded (train, validation) indices of a label budget: `budget` images of the pool
+    ('all': every one), validation taken from them (at least 2 per class, so every class is validated)."""
+    n = len(labels)
+    classes = len(np.unique(labels))
+    if budget == "all":
+        return train_val_indices(labels, val_fraction, seed)
+    if budget > n:
+        raise UsageError(f"label budget {budget} is larger than the {n} training images; use at most {n} or 'all'")
+    subset = stratified_subset(labels, budget, seed, "label budget")
+    val_size = max(round(val_fraction * budget), 2 * classes)
+    if budget - val_size < classes:
+        raise UsageError(
+            f"label budget {budget} is too small for {classes} classes (it needs {val_size} for validation "
+            f"and at least one training image per class); use at least {val_size + classes}"
+        )
+    train, val = train_test_split(subset, test_size=val_size, stratify=labels[subset], random_state=seed)
+    return np.sort(train), np.sort(val)
+
+
 @dataclass
 class Splits:
     """Train / validation / test images (uint8) and labels used by every row of a run."""

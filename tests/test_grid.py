@@ -1,0 +1,152 @@
+"""Repeats over seeds, label budgets, statistics, the linear probe and the grid end to end."""
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from transferbench import stats
+from transferbench.cli import main
+from transferbench.config import RunConfig, resolve
+from transferbench.errors import UsageError
+from transferbench.probe import fit_probe
+from transferbench.splits import budget_indices
+
+
+def test_identical_values_give_a_zero_width_interval():
+    est = stats.estimate([0.9, 0.9, 0.9])
+    assert est.mean == pytest.approx(0.9) and est.std == 0 and est.low == pytest.approx(est.high)
+
+
+def test_interval_matches_the_t_distribution():
+    est = stats.estimate([1.0, 2.0, 3.0])  # mean 2, std 1, t(0.975, 2) = 4.3027
+    assert est.std == pytest.approx(1.0)
+    assert est.high - est.mean == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
+    assert stats.estimate([5.0]).low is None
+
+
+def _row(name, budget, seed, accuracy):
+    return {"name": name, "budget": budget, "seed": seed, "status": "ok", "test_accuracy": accuracy}
+
+
+def test_paired_difference_uses_matching_seeds_only():
+    rows = [
+        _row("a", 100, 1, 0.80),
+        _row("a", 100, 2, 0.82),
+        _row("a", 100, 3, 0.90),
+        _row("cnn", 100, 1, 0.70),
+        _row("cnn", 100, 2, 0.71),
+        {"name": "cnn", "budget": 100, "seed": 3, "status": "failed", "test_accuracy": None},
+    ]
+    diff = stats.paired_difference(rows, "a", "cnn", 100)
+    assert diff.n == 2 and diff.mean == pytest.approx(((0.80 - 0.70) + (0.82 - 0.71)) / 2)
+
+
+def test_crossover_is_the_smallest_budget_from_which_every_larger_one_wins():
+    rows = []
+    for seed, noise in enumerate([0.0, 0.01, -0.01]):
+        rows += [_row("cnn", b, seed, acc + noise) for b, acc in ((100, 0.5), (1000, 0.8), ("all", 0.95))]
+        rows += [_row("t", b, seed, acc + noise) for b, acc in ((100, 0.4), (1000, 0.9), ("all", 0.97))]
+    assert stats.crossover(rows, "t", "cnn", [100, 1000, "all"]) == 1000
+    assert stats.crossover(rows, "cnn", "t", [100, 1000, "all"]) is None
+
+
+def test_budgets_give_exact_stratified_counts():
+    labels = np.repeat(np.arange(10), 500)
+    train, val = budget_indices(labels, 300, seed=3, val_fraction=0.1)
+    assert len(train) + len(val) == 300 and len(val) == 30
+    assert set(Counter(labels[np.concatenate([train, val])]).values()) == {30}
+    assert set(Counter(labels[val]).values()) == {3} and not set(train) & set(val)
+    small_train, small_val = budget_indices(labels, 100, seed=3, val_fraction=0.1)
+    assert len(small_val) == 20  # the floor: 2 per class
+    again = budget_indices(labels, 300, seed=3, val_fraction=0.1)
+    assert np.array_equal(again[0], train)
+    with pytest.raises(UsageError, match="larger than the 5000 training images"):
+        budget_indices(labels, 6000, seed=0, val_fraction=0.1)
+    with pytest.raises(UsageError, match="too small for 10 classes"):
+        budget_indices(labels, 25, seed=0, val_fraction=0.1)
+
+
+def test_seed_and_budget_settings():
+    cfg = resolve({}, {"seeds": "3", "seed": 7, "label_budgets": "all,1000,100"})
+    assert cfg.seed_list() == [7, 8, 9] and cfg.budget_list() == [100, 1000, "all"]
+    assert resolve({}, {"seeds": "1,5"}).seed_list() == [1, 5]
+    for bad, message in (("seeds", "x"), ("seeds", "0"), ("label_budgets", "10"), ("label_budgets", "100,100")):
+        with pytest.raises(UsageError):
+            resolve({}, {bad: message})
+
+
+def test_probe_on_two_separable_blobs_is_near_perfect():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-3, 1, (200, 5)), rng.normal(3, 1, (200, 5))]).astype(np.float32)
+    y = np.repeat([0, 1], 200)
+    order = rng.permutation(400)
+    x, y = x[order], y[order]
+    weights, bias, record = fit_probe((x[:300], y[:300]), (x[300:], y[300:]), seed=0)
+    logits = x[300:] @ weights + bias
+    assert (logits.argmax(axis=1) == y[300:]).mean() >= 0.99 and record["val_accuracy"] >= 0.99
+    assert record["probe_C"] in (0.01, 0.1, 1.0, 10.0) and len(record["probe_grid"]) == 4
+
+
+def test_probe_head_reproduces_sklearn_on_three_classes():
+    from sklearn.linear_model import LogisticRegression
+
+    from transferbench.probe import probe_head
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 6)).astype(np.float32) * 4 + 10
+    y = rng.integers(0, 3, 300)
+    weights, bias, record = fit_probe((x[:200], y[:200]), (x[200:], y[200:]), seed=0, grid=(1.0,))
+    mean, scale = x[:200].mean(0), x[:200].std(0)
+    reference = LogisticRegression(C=1.0, max_iter=300, random_state=0).fit((x[:200] - mean) / scale, y[:200])
+    expected = reference.predict_proba((x[200:] - mean) / scale)
+    np.testing.assert_allclose(probe_head(weights, bias).predict(x[200:], verbose=0), expected, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def grid_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grid") / "run"
+    argv = ["run", "--weights", "random", "--models", "mobilenetv2,mobilenetv2_probe,cnn", "--fine-tune", "none"]
+    argv += ["--train-limit", "400", "--test-limit", "100", "--epochs", "1", "--seeds", "2"]
+    argv += ["--label-budgets", "60,all", "--out", str(out)]
+    return main(argv), out
+
+
+def test_grid_runs_every_cell_and_reports_the_curve(grid_run, capsys):
+    code, out = grid_run
+    assert code == 0
+    record = json.loads((out / "results.json").read_text())
+    ids = [row["id"] for row in record["rows"]]
+    assert len(ids) == 12 and len(set(ids)) == 12
+    assert {(row["budget"], row["seed"]) for row in record["rows"]} == {(60, 42), (60, 43), ("all", 42), ("all", 43)}
+    small = [row for row in record["rows"] if row["budget"] == 60]
+    assert {row["train_size"] for row in small} == {40}  # 60 labels, 20 of them (2 per class) for validation
+    for row in record["rows"]:
+        assert (out / "predictions" / f"{row['id']}.npz").is_file()
+    probe = next(row for row in record["rows"] if row["phase"] == "probe")
+    assert probe["probe_C"] in (0.01, 0.1, 1.0, 10.0) and probe["features_from_cache"]  # the frozen row's features
+    assert (out / "figures" / "label_budgets.png").stat().st_size > 10_000
+    report = (out / "report.md").read_text()
+    assert "vs cnn (paired, points)" in report and "crossover" in report
+
+
+def test_probe_model_predicts_like_its_recorded_predictions(grid_run):
+    import keras
+
+    from transferbench import layers  # noqa: F401
+
+    _, out = grid_run
+    row_id = "mobilenetv2_probe@all-s42"
+    model = keras.models.load_model(out / "models" / f"{row_id}.keras")
+    with np.load(out / "data" / "test_images.npz") as data:
+        images = data["images"]
+    saved = np.load(out / "predictions" / f"{row_id}.npz")["probabilities"]
+    np.testing.assert_allclose(model.predict(images, verbose=0), saved, atol=1e-4)
+
+
+def test_config_records_the_grid(grid_run):
+    _, out = grid_run
+    record = json.loads((out / "results.json").read_text())
+    assert record["grid"] == {"seeds": [42, 43], "budgets": [60, "all"]}
+    assert RunConfig(**{k: v for k, v in record["config"].items()}).validate().seed_list() == [42, 43]
