@@ -46,8 +46,10 @@ def main():
     for row in record["rows"]:
         acc = f"{row['test_accuracy']:.2%}" if row["test_accuracy"] is not None else "-"
         extract = row.get("feature_seconds") or 0.0
-        print(f"  {row['name']:<18} {row['status']:<7} acc {acc:>7}  train {row['train_seconds'] or 0:7.1f} s  "
-              f"features {extract:6.1f} s")
+        print(
+            f"  {row['name']:<18} {row['status']:<7} acc {acc:>7}  train {row['train_seconds'] or 0:7.1f} s  "
+            f"features {extract:6.1f} s"
+        )
     print(f"wall time: {wall:.0f} s ({wall / 60:.1f} min)")
     print(f"peak memory: {peak_gib:.2f} GiB")
     return 0

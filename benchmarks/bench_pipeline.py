@@ -33,6 +33,7 @@ FROZEN = ["vgg16", "resnet50", "mobilenetv2"]
 def run_path(cache, args, splits, log):
     """Run every row on one path; return {row name: (wall seconds, test accuracy, train + evaluate seconds)}."""
     cfg = RunConfig(
+        recipe="seed",  # the issue's protocol: fixed epochs, early stopping off
         models=FROZEN,
         fine_tune=["vgg16"],
         weights="random",

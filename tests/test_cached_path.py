@@ -24,7 +24,9 @@ def _model(name, size=32):
 
 
 def test_assembled_model_predicts_like_the_head_on_cached_features(context, tmp_path, tiny_splits):
-    cfg = RunConfig(models=["vgg16"], fine_tune=["none"], weights="random", epochs=2, batch_size=32, disk_cache=False)
+    cfg = RunConfig(
+        models=["vgg16"], fine_tune=["none"], weights="random", epochs=2, batch_size=32, disk_cache=False, recipe="seed"
+    )
     ctx = context(cfg)
     row = run_row({"name": "vgg16", "backbone": "vgg16", "phase": "frozen"}, cfg, ctx)
     assert row["status"] == "ok" and row["path"] == "cached" and row["features_from_cache"] is False
@@ -125,6 +127,8 @@ def test_second_identical_run_skips_extraction_and_cache_cli(tmp_path, capsys):
         "200",
         "--test-limit",
         "100",
+        "--recipe",
+        "seed",
         "--epochs",
         "1",
         "--fine-tune-epochs",

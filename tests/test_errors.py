@@ -106,6 +106,20 @@ CASES = {
     "limit-too-small": (lambda t: ["run", "--train-limit", "5"], 2, r"train_limit must be >= 20"),
     "limit-over-dataset": (lambda t: ["run", *TINY[:2], "--train-limit", "70000"], 2, r"larger than"),
     "test-limit-over-dataset": (lambda t: ["run", *TINY[:2], "--test-limit", "20000"], 2, r"larger than"),
+    "label-budget-over-pool": (
+        lambda t: ["run", *TINY[:2], "--train-limit", "200", "--label-budgets", "500"],
+        2,
+        r"label budget 500 is larger than the 200 training images",
+    ),
+    "label-budget-too-small": (lambda t: ["run", "--label-budgets", "10,all"], 2, r"whole numbers >= 20 or 'all'"),
+    "seeds-not-numbers": (lambda t: ["run", "--seeds", "a,b"], 2, r"seeds must be a count like 3 or a list"),
+    "recipe-unknown": (lambda t: ["run", "--recipe", "fast"], 2, r"argument --recipe: invalid choice: 'fast'"),
+    "folder-dataset-corrupt-image": (
+        lambda t: ["run", "--dataset", f"folder:{_tree_with_a_broken_image(t)}", "--models", "cnn"],
+        2,
+        r"cannot read image .*b/broken\.png",
+    ),
+    "folder-dataset-missing": (lambda t: ["run", "--dataset", f"folder:{t / 'nope'}"], 2, r"image folder not found"),
     "toml-malformed": (lambda t: ["run", *_toml(t, "epochs = = 3\n")], 2, r"is not valid TOML"),
     "toml-unknown-key": (lambda t: ["run", *_toml(t, "epoch = 3\n")], 2, r"unknown config key 'epoch'.*'epochs'"),
     "toml-wrong-type": (lambda t: ["run", *_toml(t, "epochs = 'ten'\n")], 2, r"'epochs' must be int, got str"),
@@ -146,6 +160,17 @@ CASES = {
         r"cannot load model",
     ),
 }
+
+
+def _tree_with_a_broken_image(tmp):
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp / "tree" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (10, 10), 40 * i).save(tmp / "tree" / name / f"{i}.png")
+    (tmp / "tree" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
+    return tmp / "tree"
 
 
 def _text_file(tmp, name):

@@ -27,6 +27,7 @@ def test_fine_tuning_starts_from_the_phase_one_head(context, tmp_path, monkeypat
         fine_tune_epochs=1,
         batch_size=64,
         cache=cache,
+        recipe="seed",
     )
     ctx = context(cfg)
     frozen = run_row({"name": "mobilenetv2", "backbone": "mobilenetv2", "phase": "frozen"}, cfg, ctx)

@@ -109,7 +109,7 @@ def grid_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("grid") / "run"
     argv = ["run", "--weights", "random", "--models", "mobilenetv2,mobilenetv2_probe,cnn", "--fine-tune", "none"]
     argv += ["--train-limit", "400", "--test-limit", "100", "--epochs", "1", "--seeds", "2"]
-    argv += ["--label-budgets", "60,all", "--out", str(out)]
+    argv += ["--label-budgets", "60,all", "--recipe", "seed", "--out", str(out)]
     return main(argv), out
 
 
@@ -150,3 +150,20 @@ def test_config_records_the_grid(grid_run):
     record = json.loads((out / "results.json").read_text())
     assert record["grid"] == {"seeds": [42, 43], "budgets": [60, "all"]}
     assert RunConfig(**{k: v for k, v in record["config"].items()}).validate().seed_list() == [42, 43]
+
+
+def test_fair_recipe_tries_each_head_learning_rate_and_keeps_the_best(context):
+    from transferbench.experiment import run_row
+    from transferbench.recipes import HEAD_LRS
+
+    cfg = RunConfig(models=["mobilenetv2"], fine_tune=["none"], weights="random", recipe="fair", disk_cache=False)
+    row = run_row({"name": "mobilenetv2", "backbone": "mobilenetv2", "phase": "frozen"}, cfg, context(cfg))
+    assert row["status"] == "ok", row["reason"]
+    assert set(row["lr_grid"]) == {f"{lr:g}" for lr in HEAD_LRS}
+    assert row["learning_rate"] == float(min(row["lr_grid"], key=row["lr_grid"].get))
+    assert min(row["history"]["val_loss"]) == pytest.approx(min(row["lr_grid"].values()))
+    seed_cfg = RunConfig(models=["mobilenetv2"], fine_tune=["none"], weights="random", recipe="seed", epochs=2)
+    seed_row = run_row(
+        {"name": "mobilenetv2", "backbone": "mobilenetv2", "phase": "frozen"}, seed_cfg, context(seed_cfg)
+    )
+    assert seed_row["learning_rate"] == 1e-4 and seed_row["lr_grid"] is None and seed_row["epochs_run"] <= 2

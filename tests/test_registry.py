@@ -35,6 +35,7 @@ def test_builds_at_input_size_with_ten_outputs(spec, size):
     out = model.predict(np.zeros((3, 28, 28, 1), np.uint8), verbose=0)
     assert out.shape == (3, 10)
     assert find_base(model).input_shape[1:3] == (size, size)
+    assert find_base(model).count_params() == spec.params  # what `transferbench list` shows
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
 
@@ -116,3 +117,17 @@ def test_scratch_cnn_is_the_seed_architecture():
     ]
     assert model.get_layer("conv1").input.shape[1:] == (32, 32, 3)
     assert model.count_params() == 2_193_226
+
+
+def test_cnn_modern_has_batchnorm_augmentation_and_is_deterministic_at_inference():
+    from transferbench.scratch import build_cnn_modern, cosine_schedule, modern_batch_size
+
+    model = build_cnn_modern(raw_shape=(28, 28, 1), num_classes=10)
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert {"BatchNormalization", "RandomTranslation", "RandomRotation"} <= kinds
+    x = np.random.default_rng(0).integers(0, 255, (4, 28, 28, 1)).astype(np.uint8)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    schedule = cosine_schedule(3e-3, 100)
+    rates = [float(schedule(step)) for step in (0, 10, 55, 100)]
+    assert rates[0] < rates[1] == pytest.approx(3e-3) and rates[1] > rates[2] > rates[3] and rates[3] < 1e-6
+    assert modern_batch_size(128, 90) == 8 and modern_batch_size(128, 54_000) == 128

@@ -28,6 +28,8 @@ def run_dir(tmp_path_factory):
             "300",
             "--test-limit",
             "100",
+            "--recipe",
+            "seed",
             "--epochs",
             "2",
             "--fine-tune-epochs",

@@ -26,6 +26,8 @@ def test_report_renders_with_images(tmp_path):
                 "300",
                 "--test-limit",
                 "100",
+                "--recipe",
+                "seed",
                 "--epochs",
                 "1",
                 "--out",

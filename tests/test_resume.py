@@ -16,6 +16,7 @@ from transferbench.config import RunConfig
 from transferbench.experiment import run_experiment
 
 TINY = ["--weights", "random", "--train-limit", "300", "--test-limit", "100", "--epochs", "3", "--no-report"]
+TINY += ["--recipe", "seed"]
 TIMES = {"train_seconds", "evaluate_seconds", "feature_seconds", "features_from_cache"}  # wall clock, cache hits
 
 
@@ -159,6 +160,7 @@ def test_atomic_group_write_touches_nothing_on_failure(tmp_path):
 
 def test_two_runs_with_the_same_seed_are_identical(tmp_path):
     cfg = RunConfig(
+        recipe="fair",
         models=["mobilenetv2", "cnn"],
         fine_tune=["mobilenetv2"],
         weights="random",

@@ -44,6 +44,7 @@ class RunConfig:
     report: bool = True  # write figures and report.html / report.md at the end of the run
     lang: str = "en"  # report language: en or es
     extract_batch_size: int = 256  # batch size of the one forward pass that computes cached features
+    recipe: str = "fair"  # "fair": heads tuned and trained to convergence; "seed": the course notebook's settings
     seeds: str | None = None  # repeats: "3" = seeds seed..seed+2, or a list "1,7,42"; None = one run at seed
     label_budgets: str | None = None  # "100,1000,all": labelled training examples per cell; None = all
 
@@ -72,6 +73,8 @@ class RunConfig:
             )
         if self.preprocess not in ("backbone", "seed"):
             raise UsageError(f"preprocess must be 'backbone' or 'seed', got '{self.preprocess}'")
+        if self.recipe not in ("fair", "seed"):
+            raise UsageError(f"recipe must be 'fair' or 'seed'{did_you_mean(self.recipe, ['fair', 'seed'])}")
         if self.lang not in ("en", "es"):
             raise UsageError(f"lang must be 'en' or 'es', got '{self.lang}'")
         if not self.models:

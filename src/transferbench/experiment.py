@@ -15,6 +15,7 @@ from .data import default_cache_dir, get_spec, load_dataset
 from .errors import OutputError, UsageError, WeightsUnavailable, unknown_name
 from .evaluate import test_metrics
 from .feature_cache import FeatureCache, digest_arrays
+from .recipes import describe as describe_recipe
 from .rows import RUNNERS
 from .splits import Splits, budget_indices, stratified_subset
 
@@ -244,6 +245,7 @@ def run_experiment(cfg, run_dir, *, on_row=None, previous=None):
             "digest": first.data_digest,
         },
         "grid": {"seeds": seeds, "budgets": budgets},
+        "recipe": describe_recipe(cfg),
         "environment": results.environment(),
         "rows": [kept[spec["id"]] for spec in plan if spec["id"] in kept],
         "best": None,

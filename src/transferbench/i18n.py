@@ -3,6 +3,7 @@
 STRINGS = {
     "en": {
         "report_title": "transferbench report",
+        "recipe": "Training recipe",
         "budget_title": "Test accuracy vs labelled training images (mean over seeds, 95% CI)",
         "labelled_images": "Labelled training images (log scale)",
         "one_cell_note": "Per-model figures below show one cell of the grid: label budget {budget}, seed {seed}.",
@@ -52,6 +53,7 @@ STRINGS = {
     },
     "es": {
         "report_title": "Informe de transferbench",
+        "recipe": "Receta de entrenamiento",
         "budget_title": "Exactitud en test frente a imágenes etiquetadas (media sobre semillas, IC 95%)",
         "labelled_images": "Imágenes de entrenamiento etiquetadas (escala log)",
         "one_cell_note": "Las figuras por modelo muestran una celda de la rejilla: presupuesto {budget}, semilla {seed}.",

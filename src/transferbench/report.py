@@ -222,6 +222,8 @@ def _markdown(record, header, cells, figures, t, run_dir):
             "",
             f"**{t('best_model')}:** " + t("best_sentence", model=best["name"], acc=best["test_accuracy"] * 100),
         ]
+    if record.get("recipe"):
+        lines += ["", f"**{t('recipe')}:** {record['recipe']}"]
     skipped = [r for r in record["rows"] if r["status"] != "ok"]
     if skipped:
         lines += ["", f"## {t('not_ok')}", ""] + [f"- **{r['name']}** ({r['status']}): {r['reason']}" for r in skipped]
@@ -262,6 +264,8 @@ def _html(record, header, cells, figures, t, run_dir):
             f"<p><b>{e(t('best_model'))}:</b> "
             f"{e(t('best_sentence', model=best['name'], acc=best['test_accuracy'] * 100))}</p>"
         )
+    if record.get("recipe"):
+        parts.append(f"<p><b>{e(t('recipe'))}:</b> {e(record['recipe'])}</p>")
     skipped = [r for r in record["rows"] if r["status"] != "ok"]
     if skipped:
         parts.append(

@@ -15,7 +15,8 @@ from .feature_cache import feature_key
 from .features import check_cacheable, extract, extractor_for
 from .modeling import build_base, build_transfer_model, choose_weights, count_params, find_base
 from .probe import probe_head, timed_probe
-from .scratch import build_cnn
+from .recipes import schedule
+from .scratch import build_cnn, build_cnn_modern, cosine_schedule, modern_batch_size
 from .training import compile_model, fit, prepare_fine_tuning, top_model
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -26,7 +27,7 @@ def _num_classes(splits):
     return int(max(splits.y_train.max(), splits.y_test.max())) + 1
 
 
-def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row):
+def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row, batch_size=None):
     """fit() with the run's batch size on the given inputs and the split's labels (+ TensorBoard if asked)."""
     callbacks = []
     if ctx.tensorboard:
@@ -38,10 +39,34 @@ def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row):
         (x_train, ctx.splits.y_train),
         (x_val, ctx.splits.y_val),
         epochs=epochs,
-        batch_size=cfg.batch_size,
+        batch_size=batch_size or cfg.batch_size,
         patience=patience,
         callbacks=callbacks,
     )
+
+
+def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution):
+    """Train `model` (whose only trainable part is `head`) once per learning rate of the recipe, each from
+    the same initial head weights and seed; keep the run with the lowest validation loss.
+
+    The record's train_seconds covers every candidate (the real cost); lr_grid gives each one's best
+    validation loss."""
+    plan = schedule(cfg, "frozen")
+    initial = head.get_weights()
+    best, seconds, tried = None, 0.0, {}
+    for lr in plan.learning_rates:
+        head.set_weights(initial)
+        keras.utils.set_random_seed(cfg.seed)
+        compile_model(model, lr, steps_per_execution=steps_per_execution)
+        record = _fit(model, ctx, cfg, *inputs, plan.epochs, plan.patience, row)
+        seconds += record["train_seconds"]
+        score = min(record["history"]["val_loss"]) if plan.patience else record["history"]["val_loss"][-1]
+        tried[f"{lr:g}"] = score
+        if best is None or score < best[0]:
+            best = (score, lr, record, head.get_weights())
+    _, lr, record, weights = best
+    head.set_weights(weights)
+    return {**record, "train_seconds": seconds, "learning_rate": lr, "lr_grid": tried if len(tried) > 1 else None}
 
 
 def _evaluate(model, inputs, updates, batch_size=256):
@@ -52,13 +77,26 @@ def _evaluate(model, inputs, updates, batch_size=256):
     return probabilities
 
 
+CNN_MODERN_PEAK_LR = 3e-3
+
+
 def run_scratch(row, cfg, ctx):
-    """The CNN from scratch: seed-style fit (nothing to cache)."""
+    """A model from scratch (seed CNN or cnn_modern): fit on the raw images (nothing to cache)."""
     splits = ctx.splits
-    model = build_cnn(raw_shape=splits.x_train.shape[1:], num_classes=_num_classes(splits), input_size=cfg.input_size)
-    compile_model(model, cfg.cnn_lr)
-    updates = {"weights": "scratch", **count_params(model)}
-    updates.update(_fit(model, ctx, cfg, splits.x_train, splits.x_val, cfg.epochs, cfg.patience, row))
+    plan = schedule(cfg, "scratch")
+    num_classes = _num_classes(splits)
+    batch_size = cfg.batch_size
+    if row["name"] == "cnn_modern":
+        model = build_cnn_modern(raw_shape=splits.x_train.shape[1:], num_classes=num_classes)
+        batch_size = modern_batch_size(cfg.batch_size, len(splits.y_train))
+        steps = plan.epochs * -(-len(splits.y_train) // batch_size)
+        compile_model(model, cosine_schedule(CNN_MODERN_PEAK_LR, steps))
+    else:
+        model = build_cnn(raw_shape=splits.x_train.shape[1:], num_classes=num_classes, input_size=cfg.input_size)
+        compile_model(model, plan.learning_rates[0])
+    updates = {"weights": "scratch", "batch_size": batch_size, **count_params(model)}
+    fitted = _fit(model, ctx, cfg, splits.x_train, splits.x_val, plan.epochs, plan.patience, row, batch_size)
+    updates.update(fitted)
     return model, updates, _evaluate(model, splits.x_test, updates)
 
 
@@ -80,10 +118,9 @@ def _frozen_model(row, cfg, ctx):
 def run_frozen_seed_style(row, cfg, ctx):
     """Phase 1 as the seed runs it: fit the full model, the frozen base recomputed every epoch."""
     spec, model, _, choice = _frozen_model(row, cfg, ctx)
-    compile_model(model, cfg.lr)
     splits = ctx.splits
     updates = {"weights": choice.label, **count_params(model)}
-    updates.update(_fit(model, ctx, cfg, splits.x_train, splits.x_val, cfg.epochs, cfg.patience, row))
+    updates.update(_fit_lr_grid(model, model.get_layer("head"), ctx, cfg, (splits.x_train, splits.x_val), row, 1))
     return model, updates, _evaluate(model, splits.x_test, updates)
 
 
@@ -151,7 +188,6 @@ def run_frozen_cached(row, cfg, ctx):
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
     key = _frozen_key(spec, cfg, ctx, choice, model)
     entry, feature_seconds, hit = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})")
-    compile_model(head, cfg.lr, steps_per_execution=16)
     updates = {
         "weights": choice.label,
         **count_params(model),
@@ -159,7 +195,7 @@ def run_frozen_cached(row, cfg, ctx):
         "feature_seconds": feature_seconds,
         "features_from_cache": hit,
     }
-    record = _fit(head, ctx, cfg, entry["pooled_train"], entry["pooled_val"], cfg.epochs, cfg.patience, row)
+    record = _fit_lr_grid(head, head, ctx, cfg, (entry["pooled_train"], entry["pooled_val"]), row, 16)
     record["train_seconds"] += feature_seconds
     updates.update(record)
     return model, updates, _evaluate(head, entry["pooled_test"], updates, batch_size=1024)
@@ -206,10 +242,11 @@ def _phase_one_model(row, ctx):
 def run_fine_tune_seed_style(row, cfg, ctx):
     """Phase 2 with fit over the full model: the frozen lower part recomputed every epoch."""
     spec, model, unfrozen = _phase_one_model(row, ctx)
-    compile_model(model, cfg.fine_tune_lr)
+    plan = schedule(cfg, "fine_tuned")
+    compile_model(model, plan.learning_rates[0])
     splits = ctx.splits
     updates = {"unfrozen_layers": unfrozen, **count_params(model)}
-    updates.update(_fit(model, ctx, cfg, splits.x_train, splits.x_val, cfg.fine_tune_epochs, 0, row))
+    updates.update(_fit(model, ctx, cfg, splits.x_train, splits.x_val, plan.epochs, plan.patience, row))
     return model, updates, _evaluate(model, splits.x_test, updates)
 
 
@@ -219,7 +256,8 @@ def run_fine_tune_cached(row, cfg, ctx):
     key = ctx.done[row["from"]].get("feature_key") or feature_key(phase_one=row["from"], run=str(ctx.run_dir))
     entry, feature_seconds, hit = _features(model, cfg, ctx, key, spec.cut_after, f"{spec.name} cut")
     top = top_model(model, spec.cut_after)
-    compile_model(top, cfg.fine_tune_lr, steps_per_execution=16)
+    plan = schedule(cfg, "fine_tuned")
+    compile_model(top, plan.learning_rates[0], steps_per_execution=16)
     updates = {
         "unfrozen_layers": unfrozen,
         **count_params(model),
@@ -227,7 +265,7 @@ def run_fine_tune_cached(row, cfg, ctx):
         "feature_seconds": feature_seconds,
         "features_from_cache": hit,
     }
-    record = _fit(top, ctx, cfg, entry["cut_train"], entry["cut_val"], cfg.fine_tune_epochs, 0, row)
+    record = _fit(top, ctx, cfg, entry["cut_train"], entry["cut_val"], plan.epochs, plan.patience, row)
     record["train_seconds"] += feature_seconds
     updates.update(record)
     return model, updates, _evaluate(top, entry["cut_test"], updates, batch_size=1024)

@@ -18,3 +18,49 @@ def build_cnn(*, raw_shape, num_classes, input_size=32):
     x = keras.layers.Dropout(0.5, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
     return keras.Model(inputs, outputs, name="cnn")
+
+
+def _conv_bn(x, filters, name):
+    """3x3 convolution, BatchNormalization, ReLU."""
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)  # moving stats settle in ~50 steps
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_cnn_modern(*, raw_shape, num_classes):
+    """A stronger scratch baseline: BatchNormalization, light augmentation (shifts up to 10%, rotations up
+    to 18 degrees, training only) and global average pooling, at the images' own resolution (no resizing:
+    a small CNN gains nothing from upsampling). Trained with a cosine learning-rate schedule (see rows)."""
+    inputs = keras.Input(shape=raw_shape, name="image")
+    x = keras.layers.Rescaling(1 / 255, name="unit")(inputs)
+    x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="shift")(x)
+    x = keras.layers.RandomRotation(0.05, fill_mode="constant", name="rotate")(x)
+    x = _conv_bn(x, 32, "block1")
+    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = _conv_bn(x, 64, "block2a")
+    x = _conv_bn(x, 64, "block2b")
+    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+    x = _conv_bn(x, 128, "block3a")
+    x = _conv_bn(x, 128, "block3b")
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dropout(0.3, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
+    return keras.Model(inputs, outputs, name="cnn_modern")
+
+
+def cosine_schedule(peak, steps, warmup_fraction=0.1):
+    """Linear warm-up to `peak` over the first 10% of steps, then cosine decay to 0 (a one-cycle shape)."""
+    warmup = max(1, int(steps * warmup_fraction))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak / 100,
+        decay_steps=max(1, steps - warmup),
+        warmup_target=peak,
+        warmup_steps=warmup,
+        alpha=0.0,
+    )
+
+
+def modern_batch_size(requested, train_size):
+    """cnn_modern's batch size: the requested one, made smaller on small data so an epoch has >= 20 steps
+    (BatchNormalization's moving statistics need steps to settle; with 90 images one batch is an epoch)."""
+    return max(8, min(requested, train_size // 20))

@@ -63,6 +63,8 @@ def print_summary(record, run_dir):
     for row in record["rows"]:
         if row["status"] != "ok":
             print(f"{row['status']}: {row['name']}: {row['reason']}")
+    if record.get("recipe"):
+        print(f"recipe: {record['recipe']}")
     print(f"\nrun folder: {run_dir} (results.json, results.csv, predictions/, models/)")
 
 

@@ -1,0 +1,56 @@
+"""Training recipes: `seed` reproduces the course notebook; `fair` trains every row to convergence.
+
+Measured on cached 96 px MobileNetV2 features of 5,000 MNIST images: the seed's head recipe (Adam 1e-4,
+at most 10 epochs) reached 73.4%, lr 1e-3 87.3%, a logistic-regression probe 96.05%. A comparison built on
+under-trained heads reports "transfer loses" when the head simply did not converge, hence `fair`.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How one row trains: learning rates to try (best validation loss wins), epoch cap, patience."""
+
+    learning_rates: tuple
+    epochs: int
+    patience: int
+
+
+HEAD_LRS = (1e-4, 1e-3, 1e-2)  # heads on cached features are cheap: try each, keep the best on validation
+HEAD_EPOCHS = 100  # with early stopping on validation loss, an upper bound that is rarely reached
+FAIR_PATIENCE = 5
+
+
+def schedule(cfg, phase):
+    """The schedule of a row of this phase ('frozen', 'scratch', 'fine_tuned') under cfg's recipe.
+
+    seed: the configured lr / epochs / patience, fine-tuning for a fixed number of epochs as the seed does.
+    fair: frozen heads try HEAD_LRS for up to HEAD_EPOCHS; the CNN and fine-tuning keep their lr (one full
+    training each is what they cost) with the same early-stopping rule (patience FAIR_PATIENCE, best weights).
+    """
+    if cfg.recipe == "seed":
+        return {
+            "frozen": Schedule((cfg.lr,), cfg.epochs, cfg.patience),
+            "scratch": Schedule((cfg.cnn_lr,), cfg.epochs, cfg.patience),
+            "fine_tuned": Schedule((cfg.fine_tune_lr,), cfg.fine_tune_epochs, 0),
+        }[phase]
+    return {
+        "frozen": Schedule(HEAD_LRS, HEAD_EPOCHS, FAIR_PATIENCE),
+        "scratch": Schedule((cfg.cnn_lr,), cfg.epochs, FAIR_PATIENCE),
+        "fine_tuned": Schedule((cfg.fine_tune_lr,), cfg.fine_tune_epochs, FAIR_PATIENCE),
+    }[phase]
+
+
+def describe(cfg):
+    """One line for results and reports."""
+    if cfg.recipe == "seed":
+        return (
+            f"seed: heads Adam {cfg.lr:g} <= {cfg.epochs} epochs, CNN Adam {cfg.cnn_lr:g}, patience {cfg.patience}; "
+            f"fine-tuning Adam {cfg.fine_tune_lr:g} for {cfg.fine_tune_epochs} epochs"
+        )
+    return (
+        f"fair: heads try Adam {', '.join(f'{lr:g}' for lr in HEAD_LRS)} (best validation loss) for <= {HEAD_EPOCHS} "
+        f"epochs; CNN Adam {cfg.cnn_lr:g} <= {cfg.epochs} epochs; fine-tuning Adam {cfg.fine_tune_lr:g} <= "
+        f"{cfg.fine_tune_epochs} epochs; early stopping on validation loss, patience {FAIR_PATIENCE}, best weights"
+    )
