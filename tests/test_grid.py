@@ -148,7 +148,7 @@ def test_probe_model_predicts_like_its_recorded_predictions(grid_run):
 def test_config_records_the_grid(grid_run):
     _, out = grid_run
     record = json.loads((out / "results.json").read_text())
-    assert record["grid"] == {"seeds": [42, 43], "budgets": [60, "all"]}
+    assert record["grid"] == {"seeds": [42, 43], "budgets": [60, "all"], "input_sizes": [32]}
     assert RunConfig(**{k: v for k, v in record["config"].items()}).validate().seed_list() == [42, 43]
 
 
@@ -167,3 +167,32 @@ def test_fair_recipe_tries_each_head_learning_rate_and_keeps_the_best(context):
         {"name": "mobilenetv2", "backbone": "mobilenetv2", "phase": "frozen"}, seed_cfg, context(seed_cfg)
     )
     assert seed_row["learning_rate"] == 1e-4 and seed_row["lr_grid"] is None and seed_row["epochs_run"] <= 2
+
+
+def test_resolution_study_runs_each_input_size(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", "--weights", "random", "--models", "mobilenetv2,cnn", "--fine-tune", "none", "--recipe", "seed"]
+    argv += [
+        "--train-limit",
+        "200",
+        "--test-limit",
+        "100",
+        "--epochs",
+        "1",
+        "--input-sizes",
+        "48,32",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    record = json.loads((out / "results.json").read_text())
+    assert record["grid"]["input_sizes"] == [32, 48]
+    assert [row["id"] for row in record["rows"]] == [
+        "mobilenetv2@32px-all-s42",
+        "cnn@32px-all-s42",
+        "mobilenetv2@48px-all-s42",
+        "cnn@48px-all-s42",
+    ]
+    assert [row["input_size"] for row in record["rows"]] == [32, 32, 48, 48]
+    assert (out / "figures" / "input_sizes.png").is_file()
+    assert "mobilenetv2 48px" in capsys.readouterr().out

@@ -45,6 +45,7 @@ def run_dir(tmp_path_factory):
         {
             **record["rows"][0],
             "name": "resnet50",
+            "id": "resnet50",
             "backbone": "resnet50",
             "status": "skipped",
             "reason": "ImageNet weights for resnet50 unavailable: test reason",

@@ -142,6 +142,12 @@ def _add_run_flags(parser):
         "give mean, std, a 95%% confidence interval and a paired comparison with the cnn row",
     )
     add(
+        "--input-sizes",
+        default=s,
+        metavar="32,64,96",
+        help="resolution study: run the grid at each input size; the report plots accuracy and cost against size",
+    )
+    add(
         "--label-budgets",
         default=s,
         metavar="100,1000,all",

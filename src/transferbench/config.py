@@ -46,6 +46,7 @@ class RunConfig:
     extract_batch_size: int = 256  # batch size of the one forward pass that computes cached features
     recipe: str = "fair"  # "fair": heads tuned and trained to convergence; "seed": the course notebook's settings
     seeds: str | None = None  # repeats: "3" = seeds seed..seed+2, or a list "1,7,42"; None = one run at seed
+    input_sizes: str | None = None  # "32,64,96": repeat the grid per input size (overrides input_size)
     label_budgets: str | None = None  # "100,1000,all": labelled training examples per cell; None = all
 
     def validate(self):
@@ -81,7 +82,20 @@ class RunConfig:
             raise UsageError("models is empty: name at least one model")
         self.seed_list()
         self.budget_list()
+        self.size_list()
         return self
+
+    def size_list(self):
+        """Input sizes of the resolution study (just input_size when input_sizes is not set)."""
+        if self.input_sizes is None:
+            return [self.input_size]
+        parts = [p.strip() for p in str(self.input_sizes).split(",") if p.strip()]
+        if not parts or not all(p.isdigit() and int(p) >= 32 for p in parts):
+            raise UsageError(f"input sizes must be whole numbers >= 32, got '{self.input_sizes}'")
+        sizes = sorted({int(p) for p in parts})
+        if len(sizes) != len(parts):
+            raise UsageError(f"input_sizes lists a size twice: '{self.input_sizes}'")
+        return sizes
 
     def seed_list(self):
         """The seeds of the repeats, in order (one seed, `seed`, when seeds is not set)."""
@@ -134,7 +148,11 @@ def _coerce(name, value):
     kind = _field_kind(name)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if name in ("seeds", "label_budgets") and isinstance(value, (int, list)) and not isinstance(value, bool):
+    if (
+        name in ("seeds", "label_budgets", "input_sizes")
+        and isinstance(value, (int, list))
+        and not isinstance(value, bool)
+    ):
         return ",".join(str(v) for v in (value if isinstance(value, list) else [value]))
     if kind is list and isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]

@@ -195,40 +195,52 @@ def kept_rows(previous, run_dir):
     }
 
 
-def cell_rows(rows, budget, seed, single):
-    """The row specs of one (budget, seed) cell of the grid, with ids unique in the run."""
-    suffix = "" if single else f"@{budget}-s{seed}"
-    cell = []
+def cell_rows(rows, cell, grid_shape):
+    """The row specs of one (input size, budget, seed) cell of the grid, with ids unique in the run.
+
+    grid_shape: (number of input sizes, number of cells); one-cell runs keep plain row names as ids."""
+    size, budget, seed = cell
+    sizes, cells = grid_shape
+    suffix = "" if cells == 1 else f"@{budget}-s{seed}"
+    if sizes > 1:
+        suffix = f"@{size}px-{budget}-s{seed}"
+    cell_specs = []
     for row in rows:
-        spec = {**row, "id": row["name"] + suffix, "budget": budget, "seed": seed}
+        spec = {**row, "id": row["name"] + suffix, "budget": budget, "seed": seed, "input_size": size}
         if "from" in row:
             spec["from"] = row["from"] + suffix
-        cell.append(spec)
-    return cell
+        cell_specs.append(spec)
+    return cell_specs
+
+
+def _pool_and_test(cfg, dataset):
+    """The run's training pool (after --train-limit) and test set (after --test-limit), both stratified."""
+    keep = stratified_subset(dataset.y_train, cfg.train_limit, cfg.seed, "--train-limit")
+    test = stratified_subset(dataset.y_test, cfg.test_limit, cfg.seed, "--test-limit")
+    return dataset.x_train[keep], dataset.y_train[keep], dataset.x_test[test], dataset.y_test[test]
 
 
 def run_experiment(cfg, run_dir, *, on_row=None, previous=None):
-    """Run every row of cfg into run_dir, rewriting results.json after each row; return the record.
+    """Run every row of every grid cell (input size x label budget x seed) into run_dir, rewriting
+    results.json after each row; return the record.
 
     previous: the record of an interrupted attempt (resume); its ok rows are kept, the others rerun.
     results.json is the commit point of a row: a row counts as done only once it is listed there.
     """
     rows = plan_rows(cfg)
     dataset = load_dataset(cfg.dataset, data_file=cfg.data_file, cache_dir=cfg.cache_dir)
-    keep = stratified_subset(dataset.y_train, cfg.train_limit, cfg.seed, "--train-limit")
-    pool_x, pool_y = dataset.x_train[keep], dataset.y_train[keep]
-    test = stratified_subset(dataset.y_test, cfg.test_limit, cfg.seed, "--test-limit")
-    x_test, y_test = dataset.x_test[test], dataset.y_test[test]
-    seeds, budgets = cfg.seed_list(), cfg.budget_list()
-    cells = [(budget, seed) for budget in budgets for seed in seeds]
-    indices = {cell: budget_indices(pool_y, cell[0], cell[1], cfg.val_fraction) for cell in cells}
-    plan = [spec for budget, seed in cells for spec in cell_rows(rows, budget, seed, len(cells) == 1)]
+    pool_x, pool_y, x_test, y_test = _pool_and_test(cfg, dataset)
+    sizes, budgets, seeds = cfg.size_list(), cfg.budget_list(), cfg.seed_list()
+    cells = [(size, budget, seed) for size in sizes for budget in budgets for seed in seeds]
+    shape = (len(sizes), len(cells))
+    indices = {(b, s): budget_indices(pool_y, b, s, cfg.val_fraction) for b in budgets for s in seeds}
+    plan = [spec for cell in cells for spec in cell_rows(rows, cell, shape)]
 
-    def splits_of(cell):
-        train, val = indices[cell]
+    def splits_of(budget, seed):
+        train, val = indices[budget, seed]
         return Splits(pool_x[train], pool_y[train], pool_x[val], pool_y[val], x_test, y_test)
 
-    first = make_context(cfg, splits_of(cells[0]), run_dir, pool=pool_x, index=None)
+    first = make_context(cfg, splits_of(budgets[0], seeds[0]), run_dir, pool=pool_x, index=None)
     if previous and previous["dataset"].get("digest") != first.data_digest:
         raise UsageError(
             f"cannot resume {run_dir}: its data differ from what the recorded config loads now "
@@ -244,7 +256,7 @@ def run_experiment(cfg, run_dir, *, on_row=None, previous=None):
             "sizes": {"pool": len(pool_y), "test": len(y_test)},
             "digest": first.data_digest,
         },
-        "grid": {"seeds": seeds, "budgets": budgets},
+        "grid": {"seeds": seeds, "budgets": budgets, "input_sizes": sizes},
         "recipe": describe_recipe(cfg),
         "environment": results.environment(),
         "rows": [kept[spec["id"]] for spec in plan if spec["id"] in kept],
@@ -257,24 +269,20 @@ def run_experiment(cfg, run_dir, *, on_row=None, previous=None):
     results.write_results(run_dir, record)
     results.write_test_images(run_dir, x_test, y_test, dataset.class_names)
     finished = dict(kept)
-    cache = first.cache
     index = 0
-    for budget, seed in cells:
-        cell_cfg = dataclasses.replace(cfg, seed=seed)
+    for size, budget, seed in cells:
+        cell_cfg = dataclasses.replace(cfg, seed=seed, input_size=size)
         train, val = indices[budget, seed]
-        ctx = make_context(
-            cell_cfg, splits_of((budget, seed)), run_dir, pool=pool_x, index={"train": train, "val": val}
-        )
-        ctx.cache = cache  # one feature cache for every cell: features are computed once per backbone
+        index_of_cell = {"train": train, "val": val}
+        ctx = make_context(cell_cfg, splits_of(budget, seed), run_dir, pool=pool_x, index=index_of_cell)
+        ctx.cache = first.cache  # one feature cache for every cell: features are computed once per backbone
         ctx.done = finished
-        for row in cell_rows(rows, budget, seed, len(cells) == 1):
+        for row in cell_rows(rows, (size, budget, seed), shape):
             index += 1
             if on_row:
                 on_row(row, index, len(plan), row["id"] in kept)
             if row["id"] not in kept:
-                result = run_row(row, cell_cfg, ctx)
-                result["train_size"] = len(train)
-                finished[row["id"]] = result
+                finished[row["id"]] = {**run_row(row, cell_cfg, ctx), "train_size": len(train)}
             record["rows"] = [finished[spec["id"]] for spec in plan if spec["id"] in finished]
             record["best"] = best_row(record["rows"])
             results.write_results(run_dir, record)

@@ -4,6 +4,9 @@ STRINGS = {
     "en": {
         "report_title": "transferbench report",
         "recipe": "Training recipe",
+        "sizes_title": "Accuracy and cost against input size (largest label budget, mean over seeds)",
+        "input_size": "Input size (pixels per side)",
+        "train_seconds": "Training seconds (incl. feature extraction)",
         "budget_title": "Test accuracy vs labelled training images (mean over seeds, 95% CI)",
         "labelled_images": "Labelled training images (log scale)",
         "one_cell_note": "Per-model figures below show one cell of the grid: label budget {budget}, seed {seed}.",
@@ -54,6 +57,9 @@ STRINGS = {
     "es": {
         "report_title": "Informe de transferbench",
         "recipe": "Receta de entrenamiento",
+        "sizes_title": "Exactitud y coste frente al tamaño de entrada (mayor presupuesto, media sobre semillas)",
+        "input_size": "Tamaño de entrada (píxeles por lado)",
+        "train_seconds": "Segundos de entrenamiento (incl. extracción de rasgos)",
         "budget_title": "Exactitud en test frente a imágenes etiquetadas (media sobre semillas, IC 95%)",
         "labelled_images": "Imágenes de entrenamiento etiquetadas (escala log)",
         "one_cell_note": "Las figuras por modelo muestran una celda de la rejilla: presupuesto {budget}, semilla {seed}.",

@@ -141,3 +141,25 @@ def budget_curve(points, baseline, path, t):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return _save(fig, path)
+
+
+def resolution_curves(points, path, t):
+    """Two panels against input size: test accuracy and training seconds, one line per model.
+
+    points: {name: [(input size, accuracy, seconds), ...]}."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    for name, series in points.items():
+        sizes = [p[0] for p in series]
+        left.plot(sizes, [p[1] * 100 for p in series], marker="o", label=name)
+        right.plot(sizes, [p[2] for p in series], marker="o", label=name)
+    for ax, label in ((left, t("test_acc_pct")), (right, t("train_seconds"))):
+        ax.set_xlabel(t("input_size"))
+        ax.set_ylabel(label)
+        ax.set_xticks(sorted({p[0] for series in points.values() for p in series}))
+        ax.grid(True, alpha=0.3)
+    seconds = [p[2] for series in points.values() for p in series if p[2] > 0]
+    if seconds and max(seconds) / min(seconds) > 20:  # log only where costs span orders of magnitude
+        right.set_yscale("log")
+    left.legend()
+    fig.suptitle(t("sizes_title"), fontweight="bold")
+    return _save(fig, path)

@@ -76,16 +76,22 @@ def _file_id(row):
 
 
 def is_grid(record):
-    """True when the run repeated rows over several seeds or label budgets."""
+    """True when the run repeated rows over several seeds, label budgets or input sizes."""
     grid = record.get("grid") or {}
-    return len(grid.get("seeds", [])) > 1 or len(grid.get("budgets", [])) > 1
+    return any(len(grid.get(key, [])) > 1 for key in ("seeds", "budgets", "input_sizes"))
 
 
 def one_cell(record):
-    """The record restricted to one cell of the grid (largest budget, first seed) for per-model figures."""
+    """The record restricted to one cell of the grid (largest size and budget, first seed) for per-model
+    figures."""
     grid = record["grid"]
     budget, seed = grid["budgets"][-1], grid["seeds"][0]
-    rows = [row for row in record["rows"] if row.get("budget") == budget and row.get("seed") == seed]
+    size = (grid.get("input_sizes") or [None])[-1]
+    rows = [
+        row
+        for row in record["rows"]
+        if row.get("budget") == budget and row.get("seed") == seed and (size is None or row.get("input_size") == size)
+    ]
     ok = [row for row in rows if row["status"] == "ok"]
     best = max(ok, key=lambda row: row["test_accuracy"]) if ok else None
     return {**record, "rows": rows, "best": _file_id(best) if best else None}, budget, seed
@@ -93,9 +99,9 @@ def one_cell(record):
 
 def _budget_figure(run_dir, record, t):
     """The accuracy-vs-labels figure and the grid table text (mean ± std [CI], paired differences)."""
-    from .summary import baseline_name, grid_lines
+    from .summary import baseline_name, grid_lines, sized_rows
 
-    table = stats.groups(record["rows"])
+    table = stats.groups(sized_rows(record))
     sizes = {}
     for row in record["rows"]:
         if row.get("train_size"):
@@ -109,6 +115,24 @@ def _budget_figure(run_dir, record, t):
     points = {name: sorted(series) for name, series in points.items()}
     path = plots.budget_curve(points, baseline_name(record), Path(run_dir) / "figures" / "label_budgets.png", t)
     return (t("budget_title"), path, "\n".join(grid_lines(record)))
+
+
+def _resolution_figure(run_dir, record, t):
+    """Accuracy and training cost (mean over seeds, largest budget) against input size, per model."""
+    budget = record["grid"]["budgets"][-1]
+    series = {}
+    for row in record["rows"]:
+        if row["status"] == "ok" and row.get("budget") == budget:
+            series.setdefault(row["name"], {}).setdefault(row["input_size"], []).append(row)
+    points = {
+        name: [
+            (size, float(np.mean([r["test_accuracy"] for r in rs])), float(np.mean([r["train_seconds"] for r in rs])))
+            for size, rs in sorted(by_size.items())
+        ]
+        for name, by_size in series.items()
+    }
+    path = plots.resolution_curves(points, Path(run_dir) / "figures" / "input_sizes.png", t)
+    return (t("sizes_title"), path, None)
 
 
 def _table(rows, t):
@@ -297,6 +321,8 @@ def build_report(run_dir, *, lang="en", feature_model="vgg16", seed=0):
         view, budget, cell_seed = one_cell(record)
         figures = build_figures(run_dir, view, data, t, feature_model=feature_model, seed=seed)
         figures.insert(0, _budget_figure(run_dir, record, t))
+        if len(record["grid"].get("input_sizes", [])) > 1:
+            figures.insert(1, _resolution_figure(run_dir, record, t))
         note = t("one_cell_note", budget=budget, seed=cell_seed)
         figures.insert(1, (note, None, None))
     else:

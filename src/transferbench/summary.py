@@ -55,7 +55,8 @@ def print_summary(record, run_dir):
         print(
             f"training time: {total:.1f}s in all (" + ", ".join(f"{n} {v / total:.0%}" for n, v in shares.items()) + ")"
         )
-    if len(record.get("grid", {}).get("seeds", [])) > 1 or len(record.get("grid", {}).get("budgets", [])) > 1:
+    grid = record.get("grid", {})
+    if any(len(grid.get(key, [])) > 1 for key in ("seeds", "budgets", "input_sizes")):
         print("\n" + "\n".join(grid_lines(record)))
     split = time_split(ok)
     if split:
@@ -83,41 +84,57 @@ def _interval(estimate, scale=100):
     )
 
 
+def sized_rows(record):
+    """Rows with the input size in their name when the run compared several sizes ('mobilenetv2 96px')."""
+    if len(record["grid"].get("input_sizes", [])) < 2:
+        return record["rows"]
+    return [{**row, "name": f"{row['name']} {row.get('input_size')}px"} for row in record["rows"]]
+
+
+def _baseline_for(name, base, record):
+    """The scratch row a row is compared with: the same input size when sizes vary."""
+    if base is None or len(record["grid"].get("input_sizes", [])) < 2:
+        return base
+    return f"{base} {name.rsplit(' ', 1)[-1]}"
+
+
 def grid_lines(record):
     """Per model and label budget: accuracy mean ± std [95% CI] over seeds, and the paired difference
     with the cnn row over the same seeds and subsets; then where each transfer row starts to win."""
     grid = record["grid"]
     base = baseline_name(record)
+    rows = sized_rows(record)
     lines = [
         f"over seeds {grid['seeds']} and label budgets {grid['budgets']}: test accuracy %, mean ± std [95% CI]",
-        f"{'model':<20} {'budget':>7} {'n':>2}  {'accuracy':<34} {'vs ' + base + ' (paired, points)' if base else ''}",
+        f"{'model':<22} {'budget':>7} {'n':>2}  {'accuracy':<34} {'vs ' + base + ' (paired, points)' if base else ''}",
     ]
-    table = stats.groups(record["rows"])
+    table = stats.groups(rows)
     names = list(dict.fromkeys(name for name, _ in table))
     for name in names:
+        against = _baseline_for(name, base, record)
         for budget in grid["budgets"]:
             if (name, budget) not in table:
                 continue
             accuracy = stats.estimate(list(table[name, budget].values()))
-            text = f"{name:<20} {budget!s:>7} {accuracy.n:>2}  {_interval(accuracy):<34}"
-            difference = stats.paired_difference(record["rows"], name, base, budget) if base and name != base else None
+            text = f"{name:<22} {budget!s:>7} {accuracy.n:>2}  {_interval(accuracy):<34}"
+            difference = stats.paired_difference(rows, name, against, budget) if base and name != against else None
             if difference is not None:
                 verdict = (
                     "" if difference.std is None else (" significant" if difference.significant else " not significant")
                 )
                 text += f" {_interval(difference)}{verdict}"
             lines.append(text)
-    if base:
-        for name in names:
-            if name == base:
-                continue
-            budget = stats.crossover(record["rows"], name, base, grid["budgets"])
-            if budget is not None:
-                lines.append(f"crossover: {name} beats {base} significantly from {budget} labelled images on")
-            elif len(grid["seeds"]) < 2:
-                lines.append(f"crossover: {name} vs {base}: needs --seeds 2 or more to test significance")
-            else:
-                lines.append(
-                    f"crossover: none for {name}: it does not beat {base} significantly at budget {grid['budgets'][-1]}"
-                )
+    for name in names:
+        against = _baseline_for(name, base, record)
+        if base is None or name == against:
+            continue
+        budget = stats.crossover(rows, name, against, grid["budgets"])
+        if budget is not None:
+            lines.append(f"crossover: {name} beats {against} significantly from {budget} labelled images on")
+        elif len(grid["seeds"]) < 2:
+            lines.append(f"crossover: {name} vs {against}: needs --seeds 2 or more to test significance")
+        else:
+            lines.append(
+                f"crossover: none for {name}: it does not beat {against} significantly at budget {grid['budgets'][-1]}"
+            )
     return lines
