@@ -65,7 +65,9 @@ def test_unfreezing_trains_exactly_the_layers_after_the_cut(spec):
             assert (id(w) in trainable_ids) == (layer.name in unfrozen)
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.name != "vgg16"], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec", [s for s in SPECS if s.name not in ("vgg16", "convnexttiny")], ids=lambda s: s.name
+)  # no BatchNormalization in VGG16; ConvNeXt uses LayerNorm
 def test_batchnorm_stays_in_inference_mode_when_fine_tuning(spec):
     model, _ = _model(spec)
     base = find_base(model)
