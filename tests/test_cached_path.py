@@ -147,3 +147,32 @@ def test_second_identical_run_skips_extraction_and_cache_cli(tmp_path, capsys):
     assert "1 entries" in capsys.readouterr().out
     assert main(["cache", "clear", "--cache-dir", str(tmp_path / "cache")]) == 0
     assert not list((tmp_path / "cache").rglob("*.npz"))
+
+
+def test_a_full_disk_costs_the_feature_cache_not_the_run(tmp_path, monkeypatch, capsys):
+    from transferbench import feature_cache
+    from transferbench.errors import OutputError
+
+    def disk_full(path, write):
+        raise OutputError(f"cannot write {path}: No space left on device")
+
+    monkeypatch.setattr(feature_cache, "atomic_write", disk_full)
+    cache = feature_cache.FeatureCache(tmp_path)
+    arrays = {"pooled_train": np.ones((3, 2), np.float32)}
+    cache.put("k1", arrays, "test")
+    assert "continuing without the disk cache" in capsys.readouterr().err
+    cache.put("k2", {"pooled_train": np.zeros((3, 2), np.float32)}, "test")
+    assert cache.get("k1", ["pooled_train"]) is arrays  # kept in memory once the disk is out of the game
+
+
+def test_with_a_disk_cache_only_the_latest_entry_stays_in_memory(tmp_path):
+    from transferbench.feature_cache import FeatureCache
+
+    cache = FeatureCache(tmp_path)
+    first = {"pooled_train": np.arange(6, dtype=np.float32).reshape(3, 2)}
+    cache.put("k1", first, "first")
+    cache.put("k2", {"pooled_train": np.zeros((3, 2), np.float32)}, "second")
+    assert list(cache.memory) == ["k2"]
+    again = cache.get("k1", ["pooled_train"])  # read back from disk, verified
+    np.testing.assert_array_equal(again["pooled_train"], first["pooled_train"])
+    assert list(cache.memory) == ["k1"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import OutputError
 from .results import atomic_write
 
 FORMAT = 1
@@ -46,6 +47,7 @@ class FeatureCache:
         if entry is None and self.folder is not None and self.path(key).is_file():
             entry = self._load(key)
             if entry is not None:
+                self.memory.clear()
                 self.memory[key] = entry
         if entry is not None and set(needed) <= set(entry):
             return entry
@@ -70,7 +72,12 @@ class FeatureCache:
         return arrays
 
     def put(self, key, arrays, description):
-        """Keep arrays in memory and write them to disk atomically with their checksums."""
+        """Keep arrays in memory and write them to disk atomically with their checksums.
+
+        With a disk folder only the latest entry stays in memory (the others are one verified read
+        away), so a run over many backbones holds one backbone's features at a time."""
+        if self.folder is not None:
+            self.memory.clear()
         self.memory[key] = arrays
         if self.folder is None:
             return
@@ -86,10 +93,9 @@ class FeatureCache:
 
         try:
             atomic_write(self.path(key), write)
-        except OSError as exc:  # a full or read-only disk costs the cache, not the run
-            print(
-                f"feature cache: cannot write {self.path(key)} ({exc.strerror}); continuing without it", file=sys.stderr
-            )
+        except (OSError, OutputError) as exc:  # a full or read-only disk costs the cache, not the run
+            self.folder = None  # keep every entry in memory from now on: nothing more is written or read
+            print(f"feature cache: {exc}; continuing without the disk cache", file=sys.stderr)
 
 
 def cache_entries(root):
