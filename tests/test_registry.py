@@ -28,8 +28,11 @@ def _model(spec, size=32, raw_shape=(28, 28, 1)):
     return build_transfer_model(spec, base, raw_shape=raw_shape, num_classes=10)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-@pytest.mark.parametrize("size", [32, 48])
+@pytest.mark.parametrize(
+    "spec, size",
+    [(spec, 32) for spec in SPECS] + [(BACKBONES[name], 48) for name in ("vgg16", "resnet50", "mobilenetv2")],
+    ids=lambda value: value.name if hasattr(value, "name") else str(value),
+)
 def test_builds_at_input_size_with_ten_outputs(spec, size):
     model, _ = _model(spec, size)
     out = model.predict(np.zeros((3, 28, 28, 1), np.uint8), verbose=0)
