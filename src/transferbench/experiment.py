@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from . import results
 from .backbones import BACKBONES, SCRATCH_MODELS
@@ -234,6 +235,11 @@ def run_experiment(cfg, run_dir, *, on_row=None, previous=None):
     cells = [(size, budget, seed) for size in sizes for budget in budgets for seed in seeds]
     shape = (len(sizes), len(cells))
     indices = {(b, s): budget_indices(pool_y, b, s, cfg.val_fraction) for b in budgets for s in seeds}
+    if len(indices) == 1:  # one split: order the pool train-then-validation so each is a view, not a copy
+        (key, (train, val)), = indices.items()
+        order = np.concatenate([train, val])
+        pool_x, pool_y = pool_x[order], pool_y[order]
+        indices[key] = (slice(0, len(train)), slice(len(train), len(order)))
     plan = [spec for cell in cells for spec in cell_rows(rows, cell, shape)]
 
     def splits_of(budget, seed):
@@ -282,7 +288,7 @@ def run_experiment(cfg, run_dir, *, on_row=None, previous=None):
             if on_row:
                 on_row(row, index, len(plan), row["id"] in kept)
             if row["id"] not in kept:
-                finished[row["id"]] = {**run_row(row, cell_cfg, ctx), "train_size": len(train)}
+                finished[row["id"]] = {**run_row(row, cell_cfg, ctx), "train_size": len(pool_y[train])}
             record["rows"] = [finished[spec["id"]] for spec in plan if spec["id"] in finished]
             record["best"] = best_row(record["rows"])
             results.write_results(run_dir, record)
