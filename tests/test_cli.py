@@ -73,7 +73,11 @@ def test_end_to_end_writes_every_file_with_the_schema(tiny_run):
     for row in record["rows"]:
         assert ROW_KEYS <= set(row) and row["status"] == "ok"
         assert set(row["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-        assert len(row["history"]["val_loss"]) == row["epochs_run"] == 1
+        assert len(row["history"]["val_loss"]) == row["epochs_run"]
+        if row["phase"] == "frozen":  # the default fair recipe: three learning rates, up to 100 epochs each
+            assert set(row["lr_grid"]) == {"0.0001", "0.001", "0.01"} and 1 <= row["epochs_run"] <= 100
+        else:
+            assert row["epochs_run"] == 1
         assert row["weights"] == ("scratch" if row["phase"] == "scratch" else "random")
         assert (
             0 <= row["test_accuracy"] <= 1
