@@ -5,9 +5,8 @@
     python benchmarks/bench_memory.py --train-limit 10000 --test-limit 2000 --input-size 96
 
 Any flag not listed below is passed to `transferbench run` unchanged. The child's peak resident memory is
-read from getrusage(RUSAGE_CHILDREN) after it exits (Linux reports KiB). The script also prints the time
-split the run recorded (extraction, heads, fine-tuning, CNN) and the in-memory size of the cached arrays
-the run needed, so the peak can be set against what the data itself takes.
+read from getrusage(RUSAGE_CHILDREN) after it exits (Linux reports KiB). The script also prints each row's
+accuracy, training seconds and feature-extraction seconds as the run recorded them.
 """
 
 import argparse
