@@ -88,11 +88,33 @@ def test_cifar10_downloads_into_the_cache_and_is_verified(tmp_path, monkeypatch)
     assert load_dataset("cifar10", cache_dir=tmp_path / "cache").source["kind"] == "cache"
 
 
-def test_cifar10_offline_is_one_clear_error(tmp_path, monkeypatch):
-    spec = DATASETS["cifar10"]
-    monkeypatch.setitem(DATASETS, "cifar10", dataclasses.replace(spec, download_url="http://127.0.0.1:9/c.tar.gz"))
+@pytest.mark.parametrize("name", ["cifar10", "kmnist"])
+def test_cifar10_offline_is_one_clear_error(tmp_path, monkeypatch, name):
+    spec = DATASETS[name]
+    monkeypatch.setitem(DATASETS, name, dataclasses.replace(spec, download_url="http://127.0.0.1:9/"))
     with pytest.raises(DataError, match="download failed.*pass a local copy with --data-file"):
-        load_dataset("cifar10", cache_dir=tmp_path)
+        load_dataset(name, cache_dir=tmp_path)
+
+
+def test_kmnist_downloads_its_four_files_into_the_cache(tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    served.mkdir()
+    rng = np.random.default_rng(0)
+    parts = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 255, (20, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": np.arange(20, dtype=np.uint8) % 10,
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 255, (10, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": np.arange(10, dtype=np.uint8),
+    }
+    for name, array in parts.items():
+        (served / name).write_bytes(_idx(array))
+    spec = DATASETS["kmnist"]
+    known = dataclasses.replace(spec.known_files[0], sha256=data.folder_sha256(served))
+    url = served.as_uri() + "/"
+    monkeypatch.setitem(DATASETS, "kmnist", dataclasses.replace(spec, known_files=(known,), download_url=url))
+    dataset = load_dataset("kmnist", cache_dir=tmp_path / "cache")
+    assert dataset.source["kind"] == "download" and dataset.x_train.shape == (20, 28, 28, 1)
+    assert dataset.class_names[1] == "ki" and (tmp_path / "cache" / "datasets" / "kmnist").is_dir()
 
 
 def test_a_dataset_pickle_cannot_run_code(tmp_path):

@@ -180,6 +180,22 @@ DATASETS = {
         folder_files=IDX_FILES,
         install_hint="no Debian copy (apt-get install dataset-fashion-mnist)",
     ),
+    "kmnist": DatasetSpec(
+        name="kmnist",
+        class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+        known_files=(
+            KnownFile(
+                "cdb8e806962066ea9a5588fdb76314f24dd448cab9277ccad204bcf4c84b53d1",  # the four IDX files (per-file sha256 published by the dataset's mirrors)
+                _read_idx_folder,
+                "Kuzushiji-MNIST IDX folder",
+            ),
+        ),
+        cache_name="kmnist",
+        download_url="https://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+        notes="28x28 grayscale cursive Japanese (Kuzushiji) characters, 10 classes, 60,000 / 10,000 (download)",
+        folder_files=IDX_FILES,
+        install_hint="no packaged copy exists",
+    ),
     "cifar10": DatasetSpec(
         name="cifar10",
         class_names=CIFAR10_CLASSES,

@@ -236,7 +236,7 @@ def run_experiment(cfg, run_dir, *, on_row=None, previous=None):
     shape = (len(sizes), len(cells))
     indices = {(b, s): budget_indices(pool_y, b, s, cfg.val_fraction) for b in budgets for s in seeds}
     if len(indices) == 1:  # one split: order the pool train-then-validation so each is a view, not a copy
-        (key, (train, val)), = indices.items()
+        ((key, (train, val)),) = indices.items()
         order = np.concatenate([train, val])
         pool_x, pool_y = pool_x[order], pool_y[order]
         indices[key] = (slice(0, len(train)), slice(len(train), len(order)))
