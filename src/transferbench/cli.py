@@ -113,7 +113,12 @@ def _add_run_flags(parser):
         "on validation loss (patience 5, best weights); seed: exactly the course notebook's settings (the flags "
         "below), to reproduce it",
     )
-    add("--epochs", type=int, default=s, help="phase-1 / scratch epochs, upper bound (default 10)")
+    add(
+        "--epochs",
+        type=int,
+        default=s,
+        help="epoch cap of the scratch CNN and (seed recipe) of heads (default 10; fair heads: up to 100)",
+    )
     add("--batch-size", type=int, default=s, help="training batch size (default 128)")
     add(
         "--patience",
