@@ -102,15 +102,11 @@ def _budget_figure(run_dir, record, t):
     from .summary import baseline_name, grid_lines, sized_rows
 
     table = stats.groups(sized_rows(record))
-    sizes = {}
-    for row in record["rows"]:
-        if row.get("train_size"):
-            sizes.setdefault(row.get("budget"), row["train_size"] + 0)
     points = {}
     for (name, budget), by_seed in table.items():
         est = stats.estimate(list(by_seed.values()))
         half = None if est.low is None else est.high - est.mean
-        labelled = budget if budget != "all" else record["dataset"]["sizes"].get("pool", sizes.get(budget, 1))
+        labelled = budget if budget != "all" else record["dataset"]["sizes"]["pool"]
         points.setdefault(name, []).append((labelled, est.mean, half))
     points = {name: sorted(series) for name, series in points.items()}
     path = plots.budget_curve(points, baseline_name(record), Path(run_dir) / "figures" / "label_budgets.png", t)
