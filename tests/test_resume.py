@@ -190,3 +190,28 @@ def test_nan_loss_is_a_clear_failure():
     y = np.zeros(32, np.int64)
     with pytest.raises(FloatingPointError, match="NaN or infinite; try a lower learning rate"):
         fit(model, (x, y), (x, y), epochs=3, batch_size=8, patience=0)
+
+
+def test_a_signal_during_training_ends_the_batch_then_raises(tmp_path):
+    import keras
+
+    from transferbench import interrupts, training
+
+    sent = []
+
+    class SignalAtBatchOne(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            sent.append(batch)
+            if batch == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # recorded, not raised, while Keras is inside a step
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = np.zeros((64, 4), np.float32), np.zeros(64, np.int64)
+    before = signal.getsignal(signal.SIGINT)
+    with interrupts.handling(), pytest.raises(KeyboardInterrupt):
+        training.fit(model, (x, y), (x, y), epochs=5, batch_size=8, patience=0, callbacks=[SignalAtBatchOne()])
+    assert sent == [0, 1]  # batch 1 finished, no batch 2, no epoch 2
+    assert signal.getsignal(signal.SIGINT) is before and not interrupts.requested()
+    with interrupts.handling(), pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)  # outside TensorFlow work: raised at once

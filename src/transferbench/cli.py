@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__
+from . import __version__, interrupts
 from .errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -296,16 +296,6 @@ def _verify_weights_files(cfg):
         verify_weights_file(BACKBONES[name], path, cfg.input_size)
 
 
-def _stop_on_sigterm():
-    """Treat SIGTERM like Ctrl-C, so a terminated run saves what is finished and says how to resume."""
-    import signal
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-
-
 def cmd_run(args):
     """Handle `transferbench run`."""
     from .config import load_toml, resolve
@@ -333,9 +323,9 @@ def cmd_run(args):
         note = "already ok, kept" if kept else row["phase"]
         print(f"\n[{index}/{total}] {row['name']} ({note})", flush=True)
 
-    _stop_on_sigterm()
     try:
-        record = run_experiment(cfg, out, on_row=announce, previous=previous)
+        with interrupts.handling():  # SIGTERM like Ctrl-C: save what is finished, say how to resume
+            record = run_experiment(cfg, out, on_row=announce, previous=previous)
     except OutputError as exc:
         raise OutputError(f"{exc}; free space (or fix permissions), then `transferbench run --resume {out}`") from None
     except TransferbenchError:

@@ -3,10 +3,14 @@
 import numpy as np
 from sklearn.metrics import accuracy_score, log_loss
 
+from . import interrupts
+
 
 def predict_probabilities(model, images, batch_size=256):
     """Class probabilities for images, in batches."""
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
+    with interrupts.deferred():
+        probabilities = model.predict(images, batch_size=batch_size, verbose=0, callbacks=[interrupts.stop_callback()])
+    return np.asarray(probabilities, dtype=np.float32)
 
 
 def test_metrics(labels, probabilities):

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import interrupts
 from .layers import Preprocess, ToRGB
 from .modeling import find_base, from_raw_images
 
@@ -57,16 +58,23 @@ def extract(extractor, image_sets, *, batch_size=256, label="features"):
     print(f"{label}: one forward pass over {total:,} images", flush=True)
     progress = _Progress(total)
     done, results = 0, []
-    for images in image_sets:
-        outputs = [np.empty((len(images), *o.shape[1:]), np.float32) for o in extractor.outputs]
-        for begin in range(0, len(images), batch_size):
-            batch = forward(tf.constant(images[begin : begin + batch_size]))
-            for out, values in zip(outputs, batch if isinstance(batch, (list, tuple)) else [batch]):
-                out[begin : begin + len(values)] = values.numpy()
-            done += min(batch_size, len(images) - begin)
-            progress.update(done)
-        results.append(outputs)
+    with interrupts.deferred():
+        for images in image_sets:
+            results.append(_extract_one(forward, extractor, images, batch_size, progress, done))
+            done += len(images)
     return results
+
+
+def _extract_one(forward, extractor, images, batch_size, progress, done):
+    """Outputs of `forward` over one image array, batch by batch; stops between batches on Ctrl-C."""
+    outputs = [np.empty((len(images), *o.shape[1:]), np.float32) for o in extractor.outputs]
+    for begin in range(0, len(images), batch_size):
+        batch = forward(tf.constant(images[begin : begin + batch_size]))
+        for out, values in zip(outputs, batch if isinstance(batch, (list, tuple)) else [batch]):
+            out[begin : begin + len(values)] = values.numpy()
+        progress.update(done + min(begin + batch_size, len(images)))
+        interrupts.check()
+    return outputs
 
 
 class _Progress:

@@ -6,6 +6,7 @@ import time
 import keras
 import numpy as np
 
+from . import interrupts
 from .modeling import find_base, unfreeze_after_cut
 from .small_conv import fast_upper
 
@@ -33,21 +34,22 @@ def fit(model, train, val, *, epochs, batch_size, patience, callbacks=()):
     the last epoch's weights are kept). The record holds history, seconds, epochs_run and best_epoch
     (1-based epoch whose weights the model ends with).
     """
-    callbacks = [*callbacks, keras.callbacks.TerminateOnNaN()]  # a NaN loss ends training at once
+    callbacks = [*callbacks, keras.callbacks.TerminateOnNaN(), interrupts.stop_callback()]  # NaN: stop at once
     if patience > 0:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
     start = time.perf_counter()
-    history = model.fit(
-        *train,
-        validation_data=val,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        callbacks=callbacks,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    with interrupts.deferred():  # Ctrl-C ends the current batch, then raises KeyboardInterrupt here
+        history = model.fit(
+            *train,
+            validation_data=val,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            callbacks=callbacks,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
     seconds = time.perf_counter() - start
     hist = {
         key: [float(v) for v in history.history.get(key, [])]
