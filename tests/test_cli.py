@@ -155,3 +155,11 @@ def test_list_shows_backbones_and_datasets(capsys):
     text = capsys.readouterr().out
     for name in ("vgg16", "resnet50", "mobilenetv2", "cnn", "mnist"):
         assert name in text
+
+
+def test_list_into_a_closed_pipe_stops_quietly():
+    argv = [sys.executable, "-m", "transferbench.cli", "list"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    proc.stdout.close()  # like `| head -0`: the reader is gone before anything is printed
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err

@@ -485,6 +485,12 @@ def main(argv=None):
             raise
         print(f"transferbench: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `transferbench list | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit flush
+        return EXIT_BROKEN_PIPE
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command whose reader closed the pipe
 
 
 if __name__ == "__main__":
