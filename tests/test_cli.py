@@ -34,7 +34,15 @@ NAMES = ["vgg16", "resnet50", "mobilenetv2", "cnn", "vgg16_finetuned"]
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
-    code = main(
+    with pytest.MonkeyPatch.context() as patch:  # the default (fair) recipe, its 100-epoch head cap made 3
+        patch.setattr("transferbench.recipes.HEAD_EPOCHS", 3)
+        code = _run_default_tiny(out)
+    return code, out
+
+
+def _run_default_tiny(out):
+    """The default run (every model, fair recipe) on 512 training and 256 test images, one epoch per phase."""
+    return main(
         [
             "run",
             "--weights",
@@ -51,7 +59,6 @@ def tiny_run(tmp_path_factory):
             str(out),
         ]
     )
-    return code, out
 
 
 def test_end_to_end_writes_every_file_with_the_schema(tiny_run):

@@ -10,8 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset_readers import CIFAR10_CLASSES, read_cifar10_archive, read_image_folder, read_sklearn_digits
-from .dataset_readers import sklearn_digits_file
+from .dataset_readers import (
+    CIFAR10_CLASSES,
+    read_cifar10_archive,
+    read_image_folder,
+    read_sklearn_digits,
+    sklearn_digits_file,
+)
 from .errors import DataError, unknown_name
 
 
@@ -185,7 +190,7 @@ DATASETS = {
         class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
         known_files=(
             KnownFile(
-                "cdb8e806962066ea9a5588fdb76314f24dd448cab9277ccad204bcf4c84b53d1",  # the four IDX files (per-file sha256 published by the dataset's mirrors)
+                "cdb8e806962066ea9a5588fdb76314f24dd448cab9277ccad204bcf4c84b53d1",  # the 4 IDX files hashed together
                 _read_idx_folder,
                 "Kuzushiji-MNIST IDX folder",
             ),
@@ -308,12 +313,13 @@ def locate(spec, data_file=None, cache_dir=None):
             path = _download(spec, cache_root)
         except Exception as exc:  # network errors come in many types; all mean "not downloadable now"
             raise DataError(
-                f"cannot get dataset '{spec.name}': no copy in {cached}, {spec.install_hint}, and the download "
-                f"failed ({str(exc).splitlines()[0][:160]}); pass a local copy with --data-file"
+                f"cannot get dataset '{spec.name}': no copy in {cached}, {spec.install_hint}, "
+                f"and the download failed ({str(exc).splitlines()[0][:160]}); pass a local copy with --data-file"
             ) from None
         return (path, "download", *_verified_reader(spec, path))
     raise DataError(
-        f"cannot get dataset '{spec.name}': no copy in {cached}, {spec.install_hint}; pass a local copy with --data-file"
+        f"cannot get dataset '{spec.name}': no copy in {cached}, {spec.install_hint}; "
+        "pass a local copy with --data-file"
     )
 
 

@@ -62,7 +62,9 @@ STRINGS = {
         "train_seconds": "Segundos de entrenamiento (incl. extracción de rasgos)",
         "budget_title": "Exactitud en test frente a imágenes etiquetadas (media sobre semillas, IC 95%)",
         "labelled_images": "Imágenes de entrenamiento etiquetadas (escala log)",
-        "one_cell_note": "Las figuras por modelo muestran una celda de la rejilla: presupuesto {budget}, semilla {seed}.",
+        "one_cell_note": (
+            "Las figuras por modelo muestran una celda de la rejilla: presupuesto {budget}, semilla {seed}."
+        ),
         "curves_title": "Curvas de entrenamiento: transfer learning frente a CNN desde cero",
         "train_acc": "Precisión de entrenamiento",
         "val_acc": "Precisión de validación",
