@@ -3,13 +3,17 @@
 import numpy as np
 from sklearn.metrics import accuracy_score, log_loss
 
-from . import interrupts
+from . import interrupts, lean_feed
 
 
 def predict_probabilities(model, images, batch_size=256):
     """Class probabilities for images, in batches."""
+    callbacks = [interrupts.stop_callback()]
     with interrupts.deferred():
-        probabilities = model.predict(images, batch_size=batch_size, verbose=0, callbacks=[interrupts.stop_callback()])
+        if lean_feed.is_large(images):  # Keras would copy the whole array first
+            probabilities = lean_feed.predict_in_chunks(model, images, batch_size, callbacks)
+        else:
+            probabilities = model.predict(images, batch_size=batch_size, verbose=0, callbacks=callbacks)
     return np.asarray(probabilities, dtype=np.float32)
 
 

@@ -6,7 +6,7 @@ import time
 import keras
 import numpy as np
 
-from . import interrupts
+from . import interrupts, lean_feed
 from .modeling import find_base, unfreeze_after_cut
 from .small_conv import fast_upper
 
@@ -40,16 +40,14 @@ def fit(model, train, val, *, epochs, batch_size, patience, callbacks=()):
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
     start = time.perf_counter()
+    if lean_feed.is_large(train[0], val[0]):  # no whole-array copy of big cached activations
+        seed = int(np.random.randint(2**31))  # from the row's seeded NumPy state: runs stay deterministic
+        data = {"x": lean_feed.ArrayBatches(*train, batch_size, shuffle=True, seed=seed)}
+        data["validation_data"] = lean_feed.ArrayBatches(*val, batch_size, shuffle=False)
+    else:
+        data = {"x": train[0], "y": train[1], "validation_data": val, "batch_size": batch_size, "shuffle": True}
     with interrupts.deferred():  # Ctrl-C ends the current batch, then raises KeyboardInterrupt here
-        history = model.fit(
-            *train,
-            validation_data=val,
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=True,
-            callbacks=callbacks,
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+        history = model.fit(**data, epochs=epochs, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
     seconds = time.perf_counter() - start
     hist = {
         key: [float(v) for v in history.history.get(key, [])]
