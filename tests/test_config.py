@@ -1,5 +1,7 @@
 """Config: defaults < TOML file < flags; unknown keys and bad values are errors that name the key."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from transferbench.config import RunConfig, load_toml, resolve
@@ -78,3 +80,26 @@ def test_default_fine_tune_follows_the_models():
     assert fine_tune_targets(resolve({}, {"fine_tune": ["none"]})) == []
     with pytest.raises(UsageError, match="needs its phase-1 row"):
         fine_tune_targets(resolve({}, {"models": ["cnn"], "fine_tune": ["vgg16"]}))
+
+
+def test_feature_pass_batch_keeps_its_pixel_count_unless_set(monkeypatch):
+    from transferbench import rows
+    from transferbench.config import auto_extract_batch
+
+    assert [auto_extract_batch(size) for size in (32, 64, 96, 224)] == [256, 64, 28, 8]
+    seen = []
+
+    def record_batch(extractor, image_sets, *, batch_size, label):
+        seen.append(batch_size)
+        raise RuntimeError("stop after the batch size is known")
+
+    monkeypatch.setattr(rows, "extract", record_batch)
+    monkeypatch.setattr(rows, "check_cacheable", lambda model, cut: None)
+    monkeypatch.setattr(rows, "extractor_for", lambda model, cut: None)
+    for setting, size in ((None, 96), (100, 96)):
+        cfg = RunConfig(input_size=size, extract_batch_size=setting)
+        splits = SimpleNamespace(x_train=None, x_val=None, x_test=None)
+        ctx = SimpleNamespace(index=None, pool=None, splits=splits, cache=SimpleNamespace(get=lambda key, names: None))
+        with pytest.raises(RuntimeError):
+            rows._features(None, cfg, ctx, "key", None, "label")
+    assert seen == [28, 100]

@@ -176,7 +176,14 @@ def _add_run_flags(parser):
         default=s,
         help="compute features in memory only; do not read or write the feature cache",
     )
-    add("--extract-batch-size", type=int, default=s, metavar="N", help="batch size of feature extraction (default 256)")
+    add(
+        "--extract-batch-size",
+        type=int,
+        default=s,
+        metavar="N",
+        help="images per batch of feature extraction (default: 256 at 32 px, scaled down with the pixel count "
+        "on larger inputs to bound memory, e.g. 28 at 96 px)",
+    )
     add(
         "--tensorboard",
         action="store_true",

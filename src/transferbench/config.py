@@ -43,7 +43,7 @@ class RunConfig:
     tensorboard: bool = False  # write Keras TensorBoard logs per row under <run>/tensorboard/<row>
     report: bool = True  # write figures and report.html / report.md at the end of the run
     lang: str = "en"  # report language: en or es
-    extract_batch_size: int = 256  # batch size of the one forward pass that computes cached features
+    extract_batch_size: int | None = None  # images per batch of the feature pass; None: auto_extract_batch
     recipe: str = "fair"  # "fair": heads tuned and trained to convergence; "seed": the course notebook's settings
     seeds: str | None = None  # repeats: "3" = seeds seed..seed+2, or a list "1,7,42"; None = one run at seed
     input_sizes: str | None = None  # "32,64,96": repeat the grid per input size (overrides input_size)
@@ -53,7 +53,7 @@ class RunConfig:
         """Raise UsageError naming the first setting that is out of range."""
         positive = ["input_size", "epochs", "batch_size", "fine_tune_epochs", "extract_batch_size"]
         for name in positive:
-            if getattr(self, name) <= 0:
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.input_size < 32:
             raise UsageError(f"input_size must be >= 32 (keras.applications minimum), got {self.input_size}")
@@ -129,6 +129,13 @@ class RunConfig:
         if len(set(budgets)) != len(budgets) or not parts:
             raise UsageError(f"label_budgets lists a budget twice or none: '{self.label_budgets}'")
         return sorted(budgets) + (["all"] if "all" in parts else [])
+
+
+def auto_extract_batch(input_size):
+    """Images per batch of the feature pass: 256 at 32 px, fewer on larger inputs so a batch keeps the same
+    pixel count (at 96 px VGG16's first activations for 256 images are 0.6 GB each; 28 images keep the pass's
+    working memory near its 32 px size), never under 8."""
+    return max(8, 256 * 32 * 32 // (input_size * input_size))
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}

@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 
 from .backbones import get_backbone, keras_models_dir
+from .config import auto_extract_batch
 from .data import sha256_of
 from .evaluate import predict_probabilities
 from .feature_cache import feature_key
@@ -144,13 +145,12 @@ def _features(model, cfg, ctx, key, cut_after, label):
     seconds, hit = 0.0, entry is not None
     if entry is None:
         extractor = extractor_for(model, cut_after)
+        batch = cfg.extract_batch_size or auto_extract_batch(cfg.input_size)
         start = time.perf_counter()
         images = {"pool": ctx.pool, "test": ctx.splits.x_test}
         image_sets = [images[s] if s in images else getattr(ctx.splits, f"x_{s}") for s in sources]
         entry = {}
-        for split, outputs in zip(
-            sources, extract(extractor, image_sets, batch_size=cfg.extract_batch_size, label=label)
-        ):
+        for split, outputs in zip(sources, extract(extractor, image_sets, batch_size=batch, label=label)):
             entry[f"pooled_{split}"] = outputs[-1]
             if cut_after:
                 entry[f"cut_{split}"] = outputs[0]
