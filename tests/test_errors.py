@@ -245,3 +245,14 @@ def test_every_row_of_the_errors_table_names_a_test_that_exists():
             assert CASES[param.rstrip("]")][1] == int(code), f"{case}: exit code differs from the test"
     covered = {ref.partition("[")[2].rstrip("]") for _, _, ref in rows}
     assert set(CASES) <= covered, f"cases missing from docs/errors.md: {set(CASES) - covered}"
+
+
+def test_names_with_newlines_are_shown_escaped_on_one_line(tmp_path, capsys):
+    path = tmp_path / "run.toml"
+    path.write_text('"a\\nb" = 0\n')  # found by the fuzzer: a key holding a newline
+    assert main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'a\\nb'" in err and len(err.strip().splitlines()) == 1
+    assert main(["run", "--models", "vgg\n16", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'vgg\\n16'" in err and len(err.strip().splitlines()) == 1

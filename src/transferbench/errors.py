@@ -16,6 +16,14 @@ class TransferbenchError(Exception):
 
     exit_code = EXIT_USAGE
 
+    def __init__(self, message=""):
+        super().__init__(one_line(str(message)))
+
+
+def one_line(text):
+    """The text with newlines and other unprintable characters written as escapes (a key '\n' stays visible)."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
 
 class UsageError(TransferbenchError):
     """A bad flag, config key or value."""
