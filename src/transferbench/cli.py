@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import __version__, interrupts
 from .errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -495,9 +496,6 @@ def main(argv=None):
     except BrokenPipeError:  # `transferbench list | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit flush
         return EXIT_BROKEN_PIPE
-
-
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command whose reader closed the pipe
 
 
 if __name__ == "__main__":

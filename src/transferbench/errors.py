@@ -9,6 +9,7 @@ EXIT_SKIPPED = 3
 EXIT_FAILED = 4
 EXIT_OUTPUT = 5
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports when the reader closed the pipe
 
 
 class TransferbenchError(Exception):

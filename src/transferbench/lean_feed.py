@@ -28,16 +28,15 @@ class ArrayBatches(keras.utils.PyDataset):
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
         self.order = np.arange(len(x))
         self.rng = np.random.default_rng(seed)
-        if shuffle:
-            self.rng.shuffle(self.order)
+        self.on_epoch_end()  # the first epoch's order
 
     def __len__(self):
         return math.ceil(len(self.x) / self.batch_size)
 
     def __getitem__(self, index):
-        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        if not self.shuffle:
-            rows = slice(rows[0], rows[-1] + 1)  # in order: a view, no gather
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        if self.shuffle:
+            rows = self.order[rows]  # a gather; in order the slice itself is a view
         return self.x[rows], self.y[rows]
 
     def on_epoch_end(self):
