@@ -57,7 +57,9 @@ def test_top_model_on_cut_activations_equals_the_full_model(name, tiny_splits):
         weight.assign(weight + rng.normal(0, 0.05, weight.shape).astype(np.float32))
     after = _outputs(model, images)
     assert not np.allclose(after, full, atol=1e-6)
-    np.testing.assert_allclose(_outputs(top, cut), after, atol=1e-4)
+    # perturbed random weights give large logits, where the top's per-tap matmuls (small_conv.py), which
+    # add in another order than the convolution, differ by ~1e-4 relative near a tie
+    np.testing.assert_allclose(_outputs(top, cut), after, atol=1e-4, rtol=1e-3)
 
 
 def test_cacheable_check_rejects_unfrozen_bn_and_random_layers():

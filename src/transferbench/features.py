@@ -14,6 +14,7 @@ import tensorflow as tf
 from . import interrupts
 from .layers import Preprocess, ToRGB
 from .modeling import find_base, from_raw_images
+from .small_conv import with_fast_convs
 
 FRONT_LAYERS = (keras.layers.InputLayer, keras.layers.Resizing, ToRGB, Preprocess)
 
@@ -38,10 +39,11 @@ def check_cacheable(model, cut_after=None):
 
 
 def extractor_for(model, cut_after=None):
-    """A model from raw images to [pooled features] or [cut activations, pooled features], sharing weights."""
+    """A model from raw images to [pooled features] or [cut activations, pooled features], sharing weights;
+    tiny-map 3x3 convolutions run as exact matrix products (small_conv.py)."""
     base = find_base(model)
     outputs = [base.output] if cut_after is None else [base.get_layer(cut_after).output, base.output]
-    return from_raw_images(model, outputs, name="extractor")
+    return from_raw_images(model, outputs, name="extractor", rewrite=with_fast_convs)
 
 
 def extract(extractor, image_sets, *, batch_size=256, label="features"):

@@ -123,10 +123,12 @@ def find_base(model):
     return nested[0]
 
 
-def from_raw_images(model, base_outputs, name=None):
-    """A model from the raw-image input of `model` to tensors inside its backbone, sharing weights."""
+def from_raw_images(model, base_outputs, name=None, rewrite=None):
+    """A model from the raw-image input of `model` to tensors inside its backbone, sharing weights
+    (`rewrite`, if given, transforms the backbone part, e.g. small_conv.with_fast_convs)."""
     base = find_base(model)
     inner = keras.Model(base.input, base_outputs, name=f"{base.name}_{name or 'outputs'}")
+    inner = rewrite(inner) if rewrite else inner
     return keras.Model(model.input, inner(model.get_layer("preprocess").output), name=name)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import interrupts, lean_feed
 from .modeling import find_base, unfreeze_after_cut
-from .small_conv import fast_upper
+from .small_conv import with_fast_convs
 
 
 def compile_model(model, learning_rate, steps_per_execution=1):
@@ -71,13 +71,11 @@ def prepare_fine_tuning(model, spec):
 def top_model(model, cut_after):
     """The part of a transfer model after the cut point: cut activations -> rest of the base -> head.
 
-    It shares its layers (and weights) with `model`, so training it trains the full model. Where the
-    part after the cut is a chain with 3x3 convolutions on maps of at most 2x2 (VGG16 block 5 at 32 px),
-    those run as exact matrix products (small_conv.py), several times faster on CPU.
+    It shares its layers (and weights) with `model`, so training it trains the full model. Its 3x3
+    convolutions on maps of at most 2x2 (VGG16 block 5 at 32 px) run as exact matrix products
+    (small_conv.py), several times faster on CPU.
     """
     base = find_base(model)
-    upper = fast_upper(base, cut_after) or keras.Model(
-        base.get_layer(cut_after).output, base.output, name=f"{base.name}_top"
-    )
+    upper = with_fast_convs(keras.Model(base.get_layer(cut_after).output, base.output, name=f"{base.name}_top"))
     activations = keras.Input(shape=upper.input_shape[1:], name="cut_activations")
     return keras.Model(activations, model.get_layer("head")(upper(activations)), name="top")
