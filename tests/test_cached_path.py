@@ -185,3 +185,5 @@ def test_with_a_disk_cache_only_the_latest_entry_stays_in_memory(tmp_path):
     again = cache.get("k1", ["pooled_train"])  # read back from disk, verified
     np.testing.assert_array_equal(again["pooled_train"], first["pooled_train"])
     assert list(cache.memory) == ["k1"]
+    assert cache.get("k3", ["pooled_train"]) is None  # a miss: the next extraction starts with nothing held
+    assert cache.memory == {}
