@@ -28,7 +28,7 @@ def _num_classes(splits):
     return int(max(splits.y_train.max(), splits.y_test.max())) + 1
 
 
-def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row, batch_size=None):
+def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row, batch_size=None, in_graph=False):
     """fit() with the run's batch size on the given inputs and the split's labels (+ TensorBoard if asked)."""
     callbacks = []
     if ctx.tensorboard:
@@ -43,10 +43,11 @@ def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row, batch_size=None
         batch_size=batch_size or cfg.batch_size,
         patience=patience,
         callbacks=callbacks,
+        in_graph=in_graph,
     )
 
 
-def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution):
+def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution, in_graph=False):
     """Train `model` (whose only trainable part is `head`) once per learning rate of the recipe, each from
     the same initial head weights and seed; keep the run with the lowest validation loss.
 
@@ -59,7 +60,7 @@ def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution):
         head.set_weights(initial)
         keras.utils.set_random_seed(cfg.seed)
         compile_model(model, lr, steps_per_execution=steps_per_execution)
-        record = _fit(model, ctx, cfg, *inputs, plan.epochs, plan.patience, row)
+        record = _fit(model, ctx, cfg, *inputs, plan.epochs, plan.patience, row, in_graph=in_graph)
         seconds += record["train_seconds"]
         score = min(record["history"]["val_loss"]) if plan.patience else record["history"]["val_loss"][-1]
         tried[f"{lr:g}"] = score
@@ -195,7 +196,7 @@ def run_frozen_cached(row, cfg, ctx):
         "feature_seconds": feature_seconds,
         "features_from_cache": hit,
     }
-    record = _fit_lr_grid(head, head, ctx, cfg, (entry["pooled_train"], entry["pooled_val"]), row, 16)
+    record = _fit_lr_grid(head, head, ctx, cfg, (entry["pooled_train"], entry["pooled_val"]), row, 16, in_graph=True)
     record["train_seconds"] += feature_seconds
     updates.update(record)
     return model, updates, _evaluate(head, entry["pooled_test"], updates, batch_size=1024)
@@ -265,7 +266,7 @@ def run_fine_tune_cached(row, cfg, ctx):
         "feature_seconds": feature_seconds,
         "features_from_cache": hit,
     }
-    record = _fit(top, ctx, cfg, entry["cut_train"], entry["cut_val"], plan.epochs, plan.patience, row)
+    record = _fit(top, ctx, cfg, entry["cut_train"], entry["cut_val"], plan.epochs, plan.patience, row, in_graph=True)
     record["train_seconds"] += feature_seconds
     updates.update(record)
     return model, updates, _evaluate(top, entry["cut_test"], updates, batch_size=1024)

@@ -6,7 +6,7 @@ import time
 import keras
 import numpy as np
 
-from . import interrupts, lean_feed
+from . import graph_fit, interrupts, lean_feed
 from .modeling import find_base, unfreeze_after_cut
 from .small_conv import with_fast_convs
 
@@ -25,10 +25,12 @@ def compile_model(model, learning_rate, steps_per_execution=1):
     )
 
 
-def fit(model, train, val, *, epochs, batch_size, patience, callbacks=()):
+def fit(model, train, val, *, epochs, batch_size, patience, callbacks=(), in_graph=False):
     """Train on train = (x, y) with validation on val = (x, y); return the fit record.
 
     x may be raw images (a full model) or cached features / activations (a head or a top model).
+    in_graph: run many steps per graph call over the arrays held as tensors (graph_fit.py), unless they
+    are too big to copy; otherwise Keras's `fit`.
 
     Early stopping watches val_loss with `patience` and restores the best weights (patience 0: off,
     the last epoch's weights are kept). The record holds history, seconds, epochs_run and best_epoch
@@ -40,14 +42,15 @@ def fit(model, train, val, *, epochs, batch_size, patience, callbacks=()):
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
     start = time.perf_counter()
-    if lean_feed.is_large(train[0], val[0]):  # no whole-array copy of big cached activations
-        seed = int(np.random.randint(2**31))  # from the row's seeded NumPy state: runs stay deterministic
-        data = {"x": lean_feed.ArrayBatches(*train, batch_size, shuffle=True, seed=seed)}
-        data["validation_data"] = lean_feed.ArrayBatches(*val, batch_size, shuffle=False)
-    else:
-        data = {"x": train[0], "y": train[1], "validation_data": val, "batch_size": batch_size, "shuffle": True}
-    with interrupts.deferred():  # Ctrl-C ends the current batch, then raises KeyboardInterrupt here
-        history = model.fit(**data, epochs=epochs, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+    verbose = 1 if sys.stdout.isatty() else 2
+    large = lean_feed.is_large(train[0], val[0])  # too big to copy: fed batch by batch from NumPy
+    with interrupts.deferred():  # Ctrl-C ends the current batch (or chunk), then raises KeyboardInterrupt here
+        if in_graph and not large:
+            run = {"batch_size": batch_size, "seed": _shuffle_seed(), "verbose": verbose}
+            history = graph_fit.fit_in_graph(model, train, val, epochs=epochs, callbacks=callbacks, **run)
+        else:
+            data = _keras_fit_data(train, val, batch_size, large)
+            history = model.fit(**data, epochs=epochs, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     hist = {
         key: [float(v) for v in history.history.get(key, [])]
@@ -58,6 +61,19 @@ def fit(model, train, val, *, epochs, batch_size, patience, callbacks=()):
         raise FloatingPointError("training loss became NaN or infinite; try a lower learning rate")
     best = int(np.argmin(hist["val_loss"])) + 1 if patience > 0 else epochs_run
     return {"history": hist, "train_seconds": seconds, "epochs_run": epochs_run, "best_epoch": best}
+
+
+def _shuffle_seed():
+    """A shuffling seed drawn from the row's seeded NumPy state, so runs stay deterministic."""
+    return int(np.random.randint(2**31))
+
+
+def _keras_fit_data(train, val, batch_size, large):
+    """Arguments of Keras's `fit` for train and val: the arrays, or lean batches when they are large."""
+    if large:
+        batches = lean_feed.ArrayBatches(*train, batch_size, shuffle=True, seed=_shuffle_seed())
+        return {"x": batches, "validation_data": lean_feed.ArrayBatches(*val, batch_size, shuffle=False)}
+    return {"x": train[0], "y": train[1], "validation_data": val, "batch_size": batch_size, "shuffle": True}
 
 
 def prepare_fine_tuning(model, spec):
