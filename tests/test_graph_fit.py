@@ -24,12 +24,13 @@ def _head(dim=12):
     return model
 
 
-def test_same_batches_give_the_same_training_as_keras_fit():
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_the_same_training_as_keras_fit(shuffle):
     train, val = _data()
     reference = _head()
-    history = reference.fit(*train, validation_data=val, epochs=3, batch_size=32, shuffle=False, verbose=0)
+    history = reference.fit(*train, validation_data=val, epochs=3, batch_size=32, shuffle=shuffle, verbose=0)
     model = _head()
-    ours = graph_fit.fit_in_graph(model, train, val, epochs=3, batch_size=32, shuffle=False, verbose=0)
+    ours = graph_fit.fit_in_graph(model, train, val, epochs=3, batch_size=32, shuffle=shuffle, verbose=0)
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(ours.history[key], history.history[key], rtol=1e-5, atol=1e-6)
     for mine, theirs in zip(model.get_weights(), reference.get_weights()):

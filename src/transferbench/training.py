@@ -46,8 +46,9 @@ def fit(model, train, val, *, epochs, batch_size, patience, callbacks=(), in_gra
     large = lean_feed.is_large(train[0], val[0])  # too big to copy: fed batch by batch from NumPy
     with interrupts.deferred():  # Ctrl-C ends the current batch (or chunk), then raises KeyboardInterrupt here
         if in_graph and not large:
-            run = {"batch_size": batch_size, "seed": _shuffle_seed(), "verbose": verbose}
-            history = graph_fit.fit_in_graph(model, train, val, epochs=epochs, callbacks=callbacks, **run)
+            history = graph_fit.fit_in_graph(
+                model, train, val, epochs=epochs, batch_size=batch_size, callbacks=callbacks, verbose=verbose
+            )
         else:
             data = _keras_fit_data(train, val, batch_size, large)
             history = model.fit(**data, epochs=epochs, callbacks=callbacks, verbose=verbose)
@@ -63,15 +64,11 @@ def fit(model, train, val, *, epochs, batch_size, patience, callbacks=(), in_gra
     return {"history": hist, "train_seconds": seconds, "epochs_run": epochs_run, "best_epoch": best}
 
 
-def _shuffle_seed():
-    """A shuffling seed drawn from the row's seeded NumPy state, so runs stay deterministic."""
-    return int(np.random.randint(2**31))
-
-
 def _keras_fit_data(train, val, batch_size, large):
     """Arguments of Keras's `fit` for train and val: the arrays, or lean batches when they are large."""
     if large:
-        batches = lean_feed.ArrayBatches(*train, batch_size, shuffle=True, seed=_shuffle_seed())
+        seed = int(np.random.randint(2**31))  # from the row's seeded NumPy state: runs stay deterministic
+        batches = lean_feed.ArrayBatches(*train, batch_size, shuffle=True, seed=seed)
         return {"x": batches, "validation_data": lean_feed.ArrayBatches(*val, batch_size, shuffle=False)}
     return {"x": train[0], "y": train[1], "validation_data": val, "batch_size": batch_size, "shuffle": True}
 
