@@ -167,8 +167,9 @@ def _add_run_flags(parser):
         dest="cache",
         action="store_false",
         default=s,
-        help="train frozen and fine-tuned rows the seed's way (fit over the full model every epoch) instead of "
-        "on features computed once; slower, kept as the baseline and for future augmentation",
+        help="train every row the seed's way, with Keras's fit (frozen and fine-tuned rows over the full model "
+        "every epoch) instead of on features computed once and many steps per graph call; slower, kept as the "
+        "baseline and for future augmentation",
     )
     add(
         "--no-disk-cache",

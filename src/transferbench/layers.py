@@ -48,3 +48,37 @@ class Preprocess(keras.layers.Layer):
     def get_config(self):
         """Serialise the mode."""
         return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="transferbench")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """BatchNormalization whose training step runs TensorFlow's fused kernel (one op forward, one backward).
+
+    Keras 3 builds the training-mode normalisation from separate moments and elementwise ops; on this CPU
+    the fused kernel made cnn_modern's step 109 -> 76 ms (batch 128). Same weights, same moving-statistics
+    update (biased batch variance, as Keras); inference, masks, renorm and non-float32 inputs use Keras's path.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        """Normalise with batch statistics (fused) while training, else as BatchNormalization does."""
+        plain = mask is not None or self.renorm or not (self.scale and self.center)
+        last_axis = len(inputs.shape) == 4 and self.axis in (-1, 3, [3], [-1])
+        if not (training and self.trainable) or plain or not last_axis or inputs.dtype != "float32":
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs,
+            scale=self.gamma,
+            offset=self.beta,
+            mean=tf.constant([], tf.float32),
+            variance=tf.constant([], tf.float32),
+            epsilon=self.epsilon,
+            data_format="NHWC",
+            is_training=True,
+        )
+        count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
+        variance = variance * (count - 1) / count  # the kernel reports the unbiased variance
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1 - self.momentum))
+        return outputs

@@ -97,7 +97,8 @@ def run_scratch(row, cfg, ctx):
         model = build_cnn(raw_shape=splits.x_train.shape[1:], num_classes=num_classes, input_size=cfg.input_size)
         compile_model(model, plan.learning_rates[0])
     updates = {"weights": "scratch", "batch_size": batch_size, **count_params(model)}
-    fitted = _fit(model, ctx, cfg, splits.x_train, splits.x_val, plan.epochs, plan.patience, row, batch_size)
+    inputs = (splits.x_train, splits.x_val)  # the fast loop unless --no-cache asks for Keras's fit everywhere
+    fitted = _fit(model, ctx, cfg, *inputs, plan.epochs, plan.patience, row, batch_size, in_graph=cfg.cache)
     updates.update(fitted)
     return model, updates, _evaluate(model, splits.x_test, updates)
 

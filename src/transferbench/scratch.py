@@ -2,6 +2,7 @@
 
 import keras
 
+from .layers import FusedBatchNormalization
 from .modeling import input_front
 
 
@@ -23,7 +24,7 @@ def build_cnn(*, raw_shape, num_classes, input_size=32):
 def _conv_bn(x, filters, name):
     """3x3 convolution, BatchNormalization, ReLU."""
     x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)  # moving stats settle in ~50 steps
+    x = FusedBatchNormalization(momentum=0.9, name=f"{name}_bn")(x)  # moving stats settle in ~50 steps
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
