@@ -141,6 +141,7 @@ def test_cnn_modern_has_batchnorm_augmentation_and_is_deterministic_at_inference
     kinds = {type(layer).__name__ for layer in model.layers}
     assert {"FusedBatchNormalization", "RandomTranslation", "RandomRotation"} <= kinds
     assert all(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers if "_bn" in layer.name)
+    assert model.count_params() == 1_284_938
     x = np.random.default_rng(0).integers(0, 255, (4, 28, 28, 1)).astype(np.uint8)
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
     schedule = cosine_schedule(3e-3, 100)

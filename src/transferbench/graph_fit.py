@@ -88,6 +88,7 @@ def fit_in_graph(model, train, val, *, epochs, batch_size, callbacks=(), shuffle
         order = next(orders)
         for begin in range(0, steps, CHUNK_STEPS):
             end = min(begin + CHUNK_STEPS, steps)
+            callback_list.on_train_batch_begin(begin)
             logs = _floats(steps_fn.train_range(order, tf.constant(begin), tf.constant(end)))
             callback_list.on_train_batch_end(end - 1, logs)
             if model.stop_training:
@@ -97,5 +98,7 @@ def fit_in_graph(model, train, val, *, epochs, batch_size, callbacks=(), shuffle
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
+    if epochs > 0 and isinstance(model.optimizer, keras.optimizers.Optimizer):
+        model.optimizer.finalize_variable_values(model.trainable_weights)  # as fit does (e.g. EMA weights)
     callback_list.on_train_end(logs)
     return model.history

