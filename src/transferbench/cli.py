@@ -378,7 +378,7 @@ def cmd_list(args):
     print("scratch models:")
     notes = {
         "cnn": "the seed's CNN (3 conv, Dense 256, Dropout 0.5), resized to --input-size, Adam --cnn-lr",
-        "cnn_modern": "BatchNorm + shift/rotation augmentation + cosine schedule (peak 3e-3), native size, 1.28M params",
+        "cnn_modern": "BatchNorm + shifts/rotations, cosine lr (peak 3e-3), 32/48,48/96 + dense 256, images' own size",
     }
     for name in SCRATCH_MODELS:
         print(f"  {name:<17} {notes[name]}")
