@@ -80,3 +80,12 @@ def test_large_arrays_still_go_through_the_lean_feed(monkeypatch):
     monkeypatch.setattr(graph_fit, "fit_in_graph", lambda *a, **k: pytest.fail("large arrays were copied"))
     train, val = _data()
     assert fit(_head(), train, val, epochs=1, batch_size=32, patience=0, in_graph=True)["epochs_run"] == 1
+
+
+def test_the_copied_arrays_and_traced_functions_are_dropped_after_training(monkeypatch):
+    made = []
+    original = graph_fit._Steps
+    monkeypatch.setattr(graph_fit, "_Steps", lambda *args: made.append(original(*args)) or made[-1])
+    train, val = _data()
+    graph_fit.fit_in_graph(_head(), train, val, epochs=1, batch_size=32, verbose=0)
+    assert made and made[0].x is None and made[0].val_x is None and made[0].train_range is None

@@ -27,6 +27,11 @@ class _Steps:
         self.train_range = tf.function(self._train_range)
         self.evaluate = tf.function(self._evaluate)
 
+    def release(self):
+        """Drop the tensors and traced functions now (they form a reference cycle with self), not at the next
+        garbage collection: the copies of the training arrays must not outlive training."""
+        self.x = self.y = self.val_x = self.val_y = self.train_range = self.evaluate = None
+
     def _train_range(self, order, begin, end):
         """Train on batches begin..end-1 of `order`; return the metrics so far this epoch."""
         for step in tf.range(begin, end):
@@ -79,6 +84,14 @@ def fit_in_graph(model, train, val, *, epochs, batch_size, callbacks=(), shuffle
         steps=steps,
     )
     orders = _keras_order(count) if shuffle else iter(lambda: tf.range(count, dtype=tf.int64), None)
+    try:
+        return _run_epochs(model, steps_fn, callback_list, orders, epochs, steps)
+    finally:
+        steps_fn.release()
+
+
+def _run_epochs(model, steps_fn, callback_list, orders, epochs, steps):
+    """The epoch loop of fit_in_graph: train in chunks of CHUNK_STEPS, validate, call the callbacks."""
     model.stop_training = False
     callback_list.on_train_begin()
     logs = {}
