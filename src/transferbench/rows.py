@@ -28,8 +28,9 @@ def _num_classes(splits):
     return int(max(splits.y_train.max(), splits.y_test.max())) + 1
 
 
-def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row, batch_size=None, in_graph=False):
-    """fit() with the run's batch size on the given inputs and the split's labels (+ TensorBoard if asked)."""
+def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row, batch_size=None):
+    """fit() with the run's batch size on the given inputs and the split's labels (+ TensorBoard if asked);
+    the graph loop on the default path, Keras's own fit everywhere with --no-cache (the seed-style baseline)."""
     callbacks = []
     if ctx.tensorboard:
         callbacks.append(
@@ -43,11 +44,11 @@ def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row, batch_size=None
         batch_size=batch_size or cfg.batch_size,
         patience=patience,
         callbacks=callbacks,
-        in_graph=in_graph,
+        in_graph=cfg.cache,
     )
 
 
-def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution, in_graph=False):
+def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution):
     """Train `model` (whose only trainable part is `head`) once per learning rate of the recipe, each from
     the same initial head weights and seed; keep the run with the lowest validation loss.
 
@@ -60,7 +61,7 @@ def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution, in_gra
         head.set_weights(initial)
         keras.utils.set_random_seed(cfg.seed)
         compile_model(model, lr, steps_per_execution=steps_per_execution)
-        record = _fit(model, ctx, cfg, *inputs, plan.epochs, plan.patience, row, in_graph=in_graph)
+        record = _fit(model, ctx, cfg, *inputs, plan.epochs, plan.patience, row)
         seconds += record["train_seconds"]
         score = min(record["history"]["val_loss"]) if plan.patience else record["history"]["val_loss"][-1]
         tried[f"{lr:g}"] = score
@@ -97,8 +98,7 @@ def run_scratch(row, cfg, ctx):
         model = build_cnn(raw_shape=splits.x_train.shape[1:], num_classes=num_classes, input_size=cfg.input_size)
         compile_model(model, plan.learning_rates[0])
     updates = {"weights": "scratch", "batch_size": batch_size, **count_params(model)}
-    inputs = (splits.x_train, splits.x_val)  # the fast loop unless --no-cache asks for Keras's fit everywhere
-    fitted = _fit(model, ctx, cfg, *inputs, plan.epochs, plan.patience, row, batch_size, in_graph=cfg.cache)
+    fitted = _fit(model, ctx, cfg, splits.x_train, splits.x_val, plan.epochs, plan.patience, row, batch_size)
     updates.update(fitted)
     return model, updates, _evaluate(model, splits.x_test, updates)
 
@@ -197,7 +197,7 @@ def run_frozen_cached(row, cfg, ctx):
         "feature_seconds": feature_seconds,
         "features_from_cache": hit,
     }
-    record = _fit_lr_grid(head, head, ctx, cfg, (entry["pooled_train"], entry["pooled_val"]), row, 16, in_graph=True)
+    record = _fit_lr_grid(head, head, ctx, cfg, (entry["pooled_train"], entry["pooled_val"]), row, 16)
     record["train_seconds"] += feature_seconds
     updates.update(record)
     return model, updates, _evaluate(head, entry["pooled_test"], updates, batch_size=1024)
@@ -267,7 +267,7 @@ def run_fine_tune_cached(row, cfg, ctx):
         "feature_seconds": feature_seconds,
         "features_from_cache": hit,
     }
-    record = _fit(top, ctx, cfg, entry["cut_train"], entry["cut_val"], plan.epochs, plan.patience, row, in_graph=True)
+    record = _fit(top, ctx, cfg, entry["cut_train"], entry["cut_val"], plan.epochs, plan.patience, row)
     record["train_seconds"] += feature_seconds
     updates.update(record)
     return model, updates, _evaluate(top, entry["cut_test"], updates, batch_size=1024)
