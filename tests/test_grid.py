@@ -12,6 +12,7 @@ from transferbench.config import RunConfig, resolve
 from transferbench.errors import UsageError
 from transferbench.probe import fit_probe
 from transferbench.splits import budget_indices
+from transferbench.summary import grid_lines
 
 
 def test_identical_values_give_a_zero_width_interval():
@@ -50,6 +51,18 @@ def test_crossover_is_the_smallest_budget_from_which_every_larger_one_wins():
         rows += [_row("t", b, seed, acc + noise) for b, acc in ((100, 0.4), (1000, 0.9), ("all", 0.97))]
     assert stats.crossover(rows, "t", "cnn", [100, 1000, "all"]) == 1000
     assert stats.crossover(rows, "cnn", "t", [100, 1000, "all"]) is None
+
+
+def test_crossover_line_reads_naturally_for_every_budget_kind():
+    rows = []
+    for seed, noise in enumerate([0.0, 0.01, -0.01]):
+        rows += [_row("cnn", b, seed, acc + noise) for b, acc in ((100, 0.5), (1000, 0.9), ("all", 0.95))]
+        rows += [_row("t", b, seed, acc + noise) for b, acc in ((100, 0.4), (1000, 0.8), ("all", 0.97))]
+        rows += [_row("u", b, seed, acc + noise) for b, acc in ((100, 0.6), (1000, 0.95), ("all", 0.99))]
+    record = {"grid": {"seeds": [0, 1, 2], "budgets": [100, 1000, "all"]}, "rows": rows}
+    lines = grid_lines(record)
+    assert "crossover: t beats cnn significantly with all labelled images" in lines
+    assert "crossover: u beats cnn significantly from 100 labelled images on" in lines
 
 
 def test_budgets_give_exact_stratified_counts():

@@ -129,7 +129,9 @@ def grid_lines(record):
         if base is None or name == against:
             continue
         budget = stats.crossover(rows, name, against, grid["budgets"])
-        if budget is not None:
+        if budget == "all":
+            lines.append(f"crossover: {name} beats {against} significantly with all labelled images")
+        elif budget is not None:
             lines.append(f"crossover: {name} beats {against} significantly from {budget} labelled images on")
         elif len(grid["seeds"]) < 2:
             lines.append(f"crossover: {name} vs {against}: needs --seeds 2 or more to test significance")
