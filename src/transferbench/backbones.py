@@ -127,8 +127,6 @@ BACKBONES = {
     )
 }
 
-SCRATCH_MODELS = ("cnn", "cnn_modern")
-
 
 def get_backbone(name):
     """The registry entry for a backbone name, or a UsageError with a suggestion."""

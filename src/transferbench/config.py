@@ -1,194 +1,289 @@
-"""Run settings: one dataclass with defaults; a TOML file overrides them and CLI flags override the file."""
+"""Run settings, declared once: each field carries its type, default, help and limits; the CLI flags, the TOML
+keys, the validation and docs/cli.md all come from these declarations (defaults < file < flags)."""
 
 import dataclasses
+import math
+import sys
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from .errors import UsageError, did_you_mean
 
 DEFAULT_MODELS = ("vgg16", "resnet50", "mobilenetv2", "cnn")
+MAX_INPUT_SIZE = 512  # larger inputs exhaust memory in the feature pass; ImageNet backbones are trained at 224
+OLD_SPELLINGS = {("recipe", "seed"): "course", ("preprocess", "seed"): "course"}  # renamed values still accepted
+
+
+def setting(default, help, *, minimum=None, maximum=None, exclusive=False, flag=None, metavar=None):
+    """A RunConfig field with its help text and limits (minimum/maximum inclusive unless exclusive)."""
+    meta = {"help": help, "minimum": minimum, "maximum": maximum, "exclusive": exclusive, "flag": flag}
+    meta["metavar"] = metavar
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class RunConfig:
     """Every setting of `transferbench run`; the resolved copy is saved in results.json."""
 
-    dataset: str = "mnist"  # dataset registry name
-    data_file: str | None = None  # explicit local dataset file, tried before cache/package/download
-    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))  # rows of phase 1 / scratch
-    fine_tune: list[str] | None = None  # backbones that get a phase 2; None: vgg16 when it runs (the seed)
-    weights: str = "imagenet"  # "imagenet" or "random" (explicit random init, labelled everywhere)
-    weights_files: dict[str, str] = field(default_factory=dict)  # backbone -> local weights file
-    input_size: int = 32  # square side fed to every model (the seed uses 32; >= 32)
-    preprocess: str = "backbone"  # "backbone": each one's preprocess_input; "seed": [0, 1] for all
-    epochs: int = 10  # phase-1 / scratch epochs (upper bound with early stopping)
-    batch_size: int = 128  # training batch size
-    patience: int = 3  # early stopping on val_loss; 0 turns it off
-    lr: float = 1e-4  # Adam learning rate for heads on frozen backbones
-    cnn_lr: float = 1e-3  # Adam learning rate for the scratch CNN
-    fine_tune_epochs: int = 5  # phase-2 epochs
-    fine_tune_lr: float = 1e-5  # phase-2 Adam learning rate
-    val_fraction: float = 0.1  # stratified validation share of the training set
-    train_limit: int | None = None  # stratified subset of the training set (before the split)
-    test_limit: int | None = None  # stratified subset of the test set
-    seed: int = 42  # seeds the split, subsets, weight init and shuffling
-    out: str | None = None  # run folder; default runs/<UTC timestamp>
-    overwrite: bool = False  # allow writing into an existing non-empty run folder
-    cache_dir: str | None = None  # default: $TRANSFERBENCH_CACHE or ~/.cache/transferbench
-    cache: bool = True  # frozen rows train on features computed once; False = the seed's fit over the full model
-    disk_cache: bool = True  # keep computed features on disk across runs (under cache_dir/features)
-    tensorboard: bool = False  # write Keras TensorBoard logs per row under <run>/tensorboard/<row>
-    report: bool = True  # write figures and report.html / report.md at the end of the run
-    lang: str = "en"  # report language: en or es
-    extract_batch_size: int | None = None  # images per batch of the feature pass; None: auto_extract_batch
-    recipe: str = "fair"  # "fair": heads tuned and trained to convergence; "seed": the course notebook's settings
-    seeds: str | None = None  # repeats: "3" = seeds seed..seed+2, or a list "1,7,42"; None = one run at seed
-    input_sizes: str | None = None  # "32,64,96": repeat the grid per input size (overrides input_size)
-    label_budgets: str | None = None  # "100,1000,all": labelled training examples per cell; None = all
+    dataset: str = setting("mnist", "dataset name (see `transferbench list`), or folder:PATH for your images")
+    data_file: str | None = setting(None, "local dataset file, checked by sha256, tried first", metavar="PATH")
+    models: list[str] = setting(list(DEFAULT_MODELS), "rows to run: backbones, NAME_probe, cnn, cnn_modern")
+    fine_tune: list[str] | None = setting(
+        None, "backbones fine-tuned after their frozen row: none, all or names (default: vgg16 when it runs)"
+    )
+    weights: Literal["imagenet", "random"] = setting(
+        "imagenet", "backbone weights: imagenet (never silently replaced) or random (labelled so everywhere)"
+    )
+    weights_files: dict[str, str] = setting(
+        {},
+        "local weights file for one backbone (.h5 or .weights.h5); repeatable",
+        flag="--weights-file",
+        metavar="MODEL=PATH",
+    )
+    input_size: int = setting(
+        32, "square input side in pixels (the course used 32)", minimum=32, maximum=MAX_INPUT_SIZE, metavar="PX"
+    )
+    preprocess: Literal["backbone", "course"] = setting(
+        "backbone", "backbone: each backbone's own preprocess_input; course: [0, 1] pixels for all, as the course"
+    )
+    recipe: Literal["fair", "course"] = setting(
+        "fair",
+        "fair: heads try Adam 1e-4/1e-3/1e-2 up to 100 epochs, early stopping everywhere; course: exactly "
+        "the course notebook's settings (the flags below)",
+    )
+    epochs: int = setting(
+        10, "epoch cap of scratch models (and of heads in the course recipe)", minimum=0, exclusive=True
+    )
+    batch_size: int = setting(128, "training batch size", minimum=0, exclusive=True)
+    patience: int = setting(3, "course recipe: early-stopping patience on val_loss, 0 = off (fair uses 5)", minimum=0)
+    lr: float = setting(1e-4, "course recipe: Adam learning rate of heads", minimum=0, exclusive=True)
+    cnn_lr: float = setting(1e-3, "Adam learning rate of the scratch CNN", minimum=0, exclusive=True)
+    fine_tune_epochs: int = setting(5, "fine-tuning epochs", minimum=0, exclusive=True)
+    fine_tune_lr: float = setting(1e-5, "fine-tuning Adam learning rate", minimum=0, exclusive=True)
+    val_fraction: float = setting(
+        0.1, "stratified validation share of the training set", minimum=0, maximum=1, exclusive=True
+    )
+    train_limit: int | None = setting(None, "stratified subset of N training images", minimum=20, metavar="N")
+    test_limit: int | None = setting(None, "stratified subset of N test images", minimum=20, metavar="N")
+    seed: int = setting(42, "random seed of splits, subsets, weight init and shuffling")
+    seeds: int | list[int] | None = setting(
+        None,
+        "repeat every row: a count N (seed, seed+1, ...) or a list A,B,C; 3 or more give significance",
+        metavar="N|A,B,C",
+    )
+    label_budgets: list[int | str] | None = setting(
+        None,
+        "train on stratified subsets of this many labelled images (and all); the report plots accuracy against labels",
+        metavar="100,1000,all",
+    )
+    input_sizes: list[int] | None = setting(None, "repeat the grid at each input size", metavar="32,64,96")
+    cache: bool = setting(True, "train frozen rows on features computed once (off: the full model every epoch)")
+    training_loop: Literal["graph", "keras"] = setting(
+        "graph", "graph: many steps per graph call over in-memory arrays; keras: Keras's own fit"
+    )
+    disk_cache: bool = setting(True, "keep computed features on disk across runs (under cache_dir/features)")
+    extract_batch_size: int | None = setting(
+        None,
+        "images per batch of the feature pass (default: 256 at 32 px, fewer on larger inputs)",
+        minimum=0,
+        exclusive=True,
+        metavar="N",
+    )
+    cache_dir: str | None = setting(
+        None, "cache root (default $TRANSFERBENCH_CACHE or ~/.cache/transferbench)", metavar="DIR"
+    )
+    out: str | None = setting(None, "run folder (default runs/<UTC timestamp>)", metavar="DIR")
+    overwrite: bool = setting(False, "allow writing into an existing non-empty run folder")
+    tensorboard: bool = setting(False, "write TensorBoard logs per row under RUN_DIR/tensorboard/")
+    report: bool = setting(True, "write figures, report.html and report.md at the end")
+    lang: Literal["en", "es"] = setting("en", "report language")
 
     def validate(self):
-        """Raise UsageError naming the first setting that is out of range."""
-        positive = ["input_size", "epochs", "batch_size", "fine_tune_epochs", "extract_batch_size"]
-        for name in positive:
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise UsageError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.input_size < 32:
-            raise UsageError(f"input_size must be >= 32 (keras.applications minimum), got {self.input_size}")
-        if self.patience < 0:
-            raise UsageError(f"patience must be >= 0, got {self.patience}")
-        for name in ("lr", "cnn_lr", "fine_tune_lr"):
-            if not 0 < getattr(self, name) < float("inf"):
-                raise UsageError(f"{name} must be a finite number > 0, got {getattr(self, name)}")
-        if not 0 < self.val_fraction < 1:
-            raise UsageError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        for name in ("train_limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 20:
-                raise UsageError(f"{name} must be >= 20 so every class can appear, got {value}")
-        if self.weights not in ("imagenet", "random"):
-            raise UsageError(
-                f"weights must be 'imagenet' or 'random'{did_you_mean(self.weights, ['imagenet', 'random'])}"
-            )
-        if self.preprocess not in ("backbone", "seed"):
-            raise UsageError(f"preprocess must be 'backbone' or 'seed', got '{self.preprocess}'")
-        if self.recipe not in ("fair", "seed"):
-            raise UsageError(f"recipe must be 'fair' or 'seed'{did_you_mean(self.recipe, ['fair', 'seed'])}")
-        if self.lang not in ("en", "es"):
-            raise UsageError(f"lang must be 'en' or 'es', got '{self.lang}'")
+        """Check every field against its declaration, then the rules between fields; return self."""
+        for name in FIELDS:
+            setattr(self, name, check_value(name, getattr(self, name)))
         if not self.models:
             raise UsageError("models is empty: name at least one model")
-        self.seed_list()
-        self.budget_list()
-        self.size_list()
+        if isinstance(self.seeds, int):
+            self.seeds = [self.seed + i for i in range(self.seeds)]
         return self
 
     def size_list(self):
-        """Input sizes of the resolution study (just input_size when input_sizes is not set)."""
-        if self.input_sizes is None:
-            return [self.input_size]
-        parts = [p.strip() for p in str(self.input_sizes).split(",") if p.strip()]
-        if not parts or not all(p.isdigit() and int(p) >= 32 for p in parts):
-            raise UsageError(f"input sizes must be whole numbers >= 32, got '{self.input_sizes}'")
-        sizes = sorted({int(p) for p in parts})
-        if len(sizes) != len(parts):
-            raise UsageError(f"input_sizes lists a size twice: '{self.input_sizes}'")
-        return sizes
+        """Input sizes of the run, in increasing order."""
+        return sorted(self.input_sizes) if self.input_sizes else [self.input_size]
 
     def seed_list(self):
         """The seeds of the repeats, in order (one seed, `seed`, when seeds is not set)."""
-        if self.seeds is None:
-            return [self.seed]
-        parts = [p.strip() for p in str(self.seeds).split(",") if p.strip()]
-        try:
-            numbers = [int(p) for p in parts]
-        except ValueError:
-            raise UsageError(f"seeds must be a count like 3 or a list like 1,7,42, got '{self.seeds}'") from None
-        if len(numbers) == 1:
-            if not 1 <= numbers[0] <= 100:
-                raise UsageError(f"seeds as a count must be 1..100, got {numbers[0]}")
-            return [self.seed + i for i in range(numbers[0])]
-        if len(set(numbers)) != len(numbers):
-            raise UsageError(f"seeds lists a seed twice: {self.seeds}")
-        return numbers
+        return list(self.seeds) if self.seeds else [self.seed]
 
     def budget_list(self):
         """Label budgets in increasing order: ints, then 'all' (['all'] when not set)."""
-        if self.label_budgets is None:
+        if not self.label_budgets:
             return ["all"]
-        parts = [p.strip().lower() for p in str(self.label_budgets).split(",") if p.strip()]
-        budgets = []
-        for part in parts:
-            if part == "all":
-                continue
-            if not part.isdigit() or int(part) < 20:
-                raise UsageError(f"label budgets must be whole numbers >= 20 or 'all', got '{part}'")
-            budgets.append(int(part))
-        if len(set(budgets)) != len(budgets) or not parts:
-            raise UsageError(f"label_budgets lists a budget twice or none: '{self.label_budgets}'")
-        return sorted(budgets) + (["all"] if "all" in parts else [])
+        numbers = sorted(b for b in self.label_budgets if b != "all")
+        return numbers + (["all"] if "all" in self.label_budgets else [])
 
 
 def auto_extract_batch(input_size):
-    """Images per batch of the feature pass: 256 at 32 px, fewer on larger inputs so a batch keeps the same
-    pixel count (at 96 px VGG16's first activations for 256 images are 0.6 GB each; 28 images keep the pass's
-    working memory near its 32 px size), never under 8."""
+    """Images per batch of the feature pass: a constant pixel count (256 images at 32 px), never under 8."""
     return max(8, 256 * 32 * 32 // (input_size * input_size))
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+HINTS = typing.get_type_hints(RunConfig)
 
 
-def _field_kind(name):
-    """The plain type of a field: int, float, str, bool, list or dict (Optional unwrapped)."""
-    hint = typing.get_type_hints(RunConfig)[name]
-    inner = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) is types.UnionType:
-        hint = inner[0]
+def choices_of(name):
+    """The allowed values of a Literal field, or None."""
+    hint = HINTS[name]
+    return list(typing.get_args(hint)) if typing.get_origin(hint) is Literal else None
+
+
+def kind_of(name):
+    """The plain kind of a field: int, float, str, bool, list, dict, 'seeds' or 'budgets' (Optional unwrapped)."""
+    if name == "seeds":
+        return "seeds"
+    if name == "label_budgets":
+        return "budgets"
+    hint = HINTS[name]
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if typing.get_origin(hint) is Literal:
+        return str
     return typing.get_origin(hint) or hint
 
 
-def _coerce(name, value):
-    """Check one TOML value against the field's type; return it, converted where lossless."""
-    kind = _field_kind(name)
+def optional(name):
+    """True when None is an allowed value of the field."""
+    return type(None) in typing.get_args(HINTS[name])
+
+
+def _items(value):
+    """A list of stripped parts from a comma-separated string, a list, or one scalar."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _whole(text, name):
+    """An int from an int or a string of digits, else UsageError."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    if isinstance(text, str) and text.strip().lstrip("-").isdigit():
+        return int(text)
+    raise UsageError(f"{name} must be whole numbers, got {text!r}")
+
+
+def parse_value(name, value):
+    """Convert a flag string or TOML value to the field's type (lossless conversions only), else UsageError."""
+    kind = kind_of(name)
+    if value is None and optional(name):
+        return None
+    if kind == "seeds":
+        parts = _items(value)
+        numbers = [_whole(p, "seeds") for p in parts]
+        if isinstance(value, (int, str)) and len(numbers) == 1:
+            return numbers[0]  # a count, expanded from `seed` once every setting is known
+        return numbers
+    if kind == "budgets":
+        return [
+            p.lower() if isinstance(p, str) and p.strip().lower() == "all" else _whole(p, name) for p in _items(value)
+        ]
+    if kind is list:
+        parts = _items(value)
+        if name == "input_sizes":
+            return [_whole(p, name) for p in parts]
+        if all(isinstance(p, str) for p in parts):
+            return parts
+        raise UsageError(f"config key '{name}' must be a list of names, got {value!r}")
+    if kind is dict:
+        if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+            return dict(value)
+        raise UsageError(f"config key '{name}' must be a table of name = path, got {type(value).__name__} {value!r}")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if (
-        name in ("seeds", "label_budgets", "input_sizes")
-        and isinstance(value, (int, list))
-        and not isinstance(value, bool)
-    ):
-        return ",".join(str(v) for v in (value if isinstance(value, list) else [value]))
-    if kind is list and isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if kind is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
-    if kind is dict and isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-        return dict(value)
-    if kind in (int, float, str, bool) and type(value) is kind:
+    if type(value) is not kind:
+        raise UsageError(f"config key '{name}' must be {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_number(name, value, meta):
+    """Raise UsageError when a number is not finite or outside the field's limits."""
+    low, high, exclusive = meta["minimum"], meta["maximum"], meta["exclusive"]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{name} must be a finite number, got {value}")
+    if low is not None and high is not None and exclusive and not low < value < high:
+        raise UsageError(f"{name} must be in ({low}, {high}), got {value}")
+    if low is not None and (value <= low if exclusive else value < low):
+        number = "a finite number " if isinstance(value, float) else ""
+        raise UsageError(f"{name} must be {number}{'>' if exclusive else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        limit = f" (the largest input transferbench supports is {high} px)" if name in ("input_size",) else ""
+        raise UsageError(f"{name} must be <= {high}, got {value}{limit}")
+
+
+def check_value(name, value):
+    """A parsed value checked against the field's declaration (choices, limits, list rules); return it."""
+    value = parse_value(name, value)
+    meta = FIELDS[name].metadata
+    if value is None:
         return value
-    expected = {list: "a list of names", dict: "a table of name = path"}.get(kind, kind.__name__)
-    raise UsageError(f"config key '{name}' must be {expected}, got {type(value).__name__} {value!r}")
+    choices = choices_of(name)
+    if choices is not None:
+        if (name, value) in OLD_SPELLINGS:
+            new = OLD_SPELLINGS[name, value]
+            print(f"note: {name} '{value}' is now called '{new}'", file=sys.stderr)
+            value = new
+        if value not in choices:
+            listed = " or ".join(f"'{c}'" for c in choices)
+            raise UsageError(f"{name} must be {listed}, got '{value}'{did_you_mean(value, choices)}")
+    if kind_of(name) in (int, float):
+        _check_number(name, value, meta)
+    if name == "seeds" and isinstance(value, int):
+        if not 1 <= value <= 100:
+            raise UsageError(f"seeds as a count must be 1..100, got {value}")
+    elif name in ("seeds", "label_budgets", "input_sizes"):
+        _check_list(name, value)
+    return value
+
+
+def _check_list(name, values):
+    """Rules of the grid lists: not empty, no repeats, budgets >= 20, sizes in the input-size limits."""
+    if not values or len({str(v) for v in values}) != len(values):
+        raise UsageError(f"{name} lists a value twice or none: {values}")
+    for value in values:
+        if name == "label_budgets" and value != "all" and value < 20:
+            raise UsageError(f"label budgets must be whole numbers >= 20 or 'all', got '{value}'")
+        if name == "input_sizes":
+            _check_number("input_sizes", value, FIELDS["input_size"].metadata)
 
 
 def load_toml(path):
     """Read a TOML config file into a dict of checked settings."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"--config {path} is a folder; give the path of a TOML file")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"config file not found: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
     raw = raw.get("run", raw)
     settings = {}
     for key, value in raw.items():
         name = key.replace("-", "_")
         if name not in FIELDS:
             raise UsageError(f"unknown config key '{key}' in {path}{did_you_mean(name, FIELDS)}")
-        settings[name] = _coerce(name, value)
+        settings[name] = parse_value(name, value)
     return settings
 
 
@@ -196,6 +291,9 @@ def resolve(file_settings=None, flag_settings=None):
     """Build a validated RunConfig: defaults < file < flags."""
     merged = {**(file_settings or {}), **(flag_settings or {})}
     return RunConfig(**merged).validate()
+
+
+RENAMED_KEYS = {"seed_style": None}  # keys of older records that no longer exist (ignored)
 
 
 def from_record(settings, where):
@@ -206,8 +304,50 @@ def from_record(settings, where):
     if unknown:
         raise UsageError(f"{where}/results.json has settings this version does not know ({', '.join(unknown)})")
     try:
-        return RunConfig(
-            **{name: _coerce(name, value) for name, value in settings.items() if value is not None}
-        ).validate()
+        return RunConfig(**{name: value for name, value in settings.items() if value is not None}).validate()
     except UsageError as exc:
         raise UsageError(f"{where}/results.json: {exc}") from None
+
+
+def flag_of(name):
+    """The command-line flag of a field (`--no-NAME` for booleans that default to on)."""
+    meta = FIELDS[name].metadata
+    if meta["flag"]:
+        return meta["flag"]
+    if kind_of(name) is bool and FIELDS[name].default is True:
+        return "--no-" + name.replace("_", "-")
+    return "--" + name.replace("_", "-")
+
+
+def shown_default(name):
+    """The default as a user writes it."""
+    default = FIELDS[name].default
+    if default is dataclasses.MISSING:
+        default = FIELDS[name].default_factory()
+    if isinstance(default, list):
+        return ",".join(default)
+    if default in ({}, None):
+        return "-"
+    return str(default).lower() if isinstance(default, bool) else str(default)
+
+
+def cli_table():
+    """The Markdown table of every `run` setting (docs/cli.md holds exactly this; a test checks it)."""
+    lines = ["| flag | TOML key | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for name, spec in FIELDS.items():
+        meta = spec.metadata
+        allowed = choices_of(name)
+        if allowed:
+            allowed = " \\| ".join(allowed)
+        elif meta["minimum"] is not None or meta["maximum"] is not None:
+            low = "" if meta["minimum"] is None else f"{'>' if meta['exclusive'] else '≥'} {meta['minimum']}"
+            high = "" if meta["maximum"] is None else f"{'<' if meta['exclusive'] else '≤'} {meta['maximum']}"
+            allowed = ", ".join(p for p in (low, high) if p)
+        else:
+            allowed = ""
+        lines.append(f"| `{flag_of(name)}` | `{name}` | `{shown_default(name)}` | {allowed} | {meta['help']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(cli_table())

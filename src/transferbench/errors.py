@@ -40,6 +40,12 @@ class OutputError(TransferbenchError):
     exit_code = EXIT_OUTPUT
 
 
+class Interrupted(TransferbenchError):
+    """Ctrl-C or SIGTERM stopped the run; finished rows are saved and the message says how to resume."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
 class WeightsUnavailable(TransferbenchError):
     """Pretrained weights that cannot be obtained; the row is skipped, never made random."""
 

@@ -4,9 +4,6 @@ Exact only while the frozen part is deterministic: no random augmentation before
 BatchNormalization layer frozen (inference mode). `check_cacheable` enforces both.
 """
 
-import sys
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -14,6 +11,7 @@ import tensorflow as tf
 from . import interrupts
 from .layers import Preprocess, ToRGB
 from .modeling import find_base, from_raw_images
+from .progress import Counter
 from .small_conv import with_fast_convs
 
 FRONT_LAYERS = (keras.layers.InputLayer, keras.layers.Resizing, ToRGB, Preprocess)
@@ -58,7 +56,7 @@ def extract(extractor, image_sets, *, batch_size=256, label="features"):
     forward = tf.function(lambda x: extractor(x, training=False), input_signature=[spec])
     total = sum(len(images) for images in image_sets)
     print(f"{label}: one forward pass over {total:,} images", flush=True)
-    progress = _Progress(total)
+    progress = Counter(total, "image", label)
     done, results = 0, []
     with interrupts.deferred():
         for images in image_sets:
@@ -77,27 +75,3 @@ def _extract_one(forward, extractor, images, batch_size, progress, done):
         progress.update(done + min(begin + batch_size, len(images)))
         interrupts.check()
     return outputs
-
-
-class _Progress:
-    """Images done, images/s and time left: Keras's Progbar on a terminal, a plain line every 15 s in logs."""
-
-    def __init__(self, total):
-        self.total, self.start, self.last = total, time.perf_counter(), 0.0
-        self.bar = (
-            keras.utils.Progbar(total, unit_name="image", stateful_metrics=["img/s"]) if sys.stdout.isatty() else None
-        )
-
-    def update(self, done):
-        """Report that `done` images are finished."""
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
-        rate = done / elapsed
-        if self.bar is not None:
-            self.bar.update(done, values=[("img/s", rate)])
-        elif done == self.total or elapsed - self.last >= 15:
-            self.last = elapsed
-            left = (self.total - done) / rate
-            print(
-                f"  {done:,}/{self.total:,} images, {rate:,.0f} img/s, {elapsed:.1f}s elapsed, {left:.0f}s left",
-                flush=True,
-            )

@@ -16,6 +16,8 @@ STRINGS = {
         "train_loss": "Training loss",
         "val_loss": "Validation loss",
         "epoch": "Epoch",
+        "train": "training",
+        "validation": "validation",
         "accuracy": "Accuracy",
         "loss": "Loss",
         "phase_boundary": "start of fine-tuning",
@@ -47,6 +49,27 @@ STRINGS = {
         "not_ok": "Rows that did not run",
         "reason": "Reason",
         "figures": "Figures",
+        "verdict": "The answer",
+        "v_nothing": "No row finished, so this run cannot answer the question.",
+        "v_best": "Best: {model}, {acc:.2f}% test accuracy, after {seconds:.0f} s of training with {params:,} "
+        "trainable parameters.",
+        "v_margin": "It leads {other} by {points:.2f} points.",
+        "v_cnn_wins": "No transfer row beats the CNN trained from scratch here.",
+        "v_no_cnn": "There is no {base} row in the same cell to compare transfer with.",
+        "v_vs_cnn_unknown": "It is {points:+.2f} points against {base}; this run cannot tell whether that is more "
+        "than seed-to-seed noise.",
+        "v_vs_cnn_significant": "Transfer beats {base} by {points:+.2f} points on average over seeds, and the "
+        "difference is significant (95% bootstrap interval excludes 0).",
+        "v_vs_cnn_not_significant": "It is {points:+.2f} points against {base} on average over seeds, which is "
+        "not significant (the 95% interval includes 0).",
+        "v_crossover": "{model} beats {base} significantly from {budget} labelled images on.",
+        "v_few_seeds": "With {n} seed(s) the run cannot tell significance: use --seeds {min} or more.",
+        "v_random": "Backbones ran with random weights: this says nothing about ImageNet transfer.",
+        "v_course": "The course recipe under-trains heads (Adam 1e-4, at most 10 epochs): use the fair recipe "
+        "before concluding that transfer loses.",
+        "v_unfinished": "The run did not finish: some rows are missing (continue it with --resume).",
+        "v_facts": "Dataset {dataset}: {pool:,} training images (before validation), {test:,} test images; "
+        "input {px} px; weights {weights}; recipe {recipe}; run {date} UTC.",
         "class_report": "Classification report: {model}",
         "config": "Resolved configuration",
         "environment": "Environment",
@@ -71,6 +94,8 @@ STRINGS = {
         "train_loss": "Pérdida de entrenamiento",
         "val_loss": "Pérdida de validación",
         "epoch": "Época",
+        "train": "entrenamiento",
+        "validation": "validación",
         "accuracy": "Precisión",
         "loss": "Pérdida",
         "phase_boundary": "inicio del fine-tuning",
@@ -102,6 +127,27 @@ STRINGS = {
         "not_ok": "Filas que no se ejecutaron",
         "reason": "Motivo",
         "figures": "Figuras",
+        "verdict": "La respuesta",
+        "v_nothing": "Ninguna fila terminó, así que esta ejecución no puede responder.",
+        "v_best": "Mejor: {model}, {acc:.2f}% de precisión en test, tras {seconds:.0f} s de entrenamiento con "
+        "{params:,} parámetros entrenables.",
+        "v_margin": "Supera a {other} por {points:.2f} puntos.",
+        "v_cnn_wins": "Ninguna fila de transferencia supera aquí a la CNN entrenada desde cero.",
+        "v_no_cnn": "No hay una fila {base} en la misma celda con la que comparar la transferencia.",
+        "v_vs_cnn_unknown": "Queda a {points:+.2f} puntos de {base}; esta ejecución no puede decir si eso supera "
+        "el ruido entre semillas.",
+        "v_vs_cnn_significant": "La transferencia supera a {base} por {points:+.2f} puntos de media sobre "
+        "semillas, y la diferencia es significativa (el intervalo bootstrap del 95% excluye el 0).",
+        "v_vs_cnn_not_significant": "Queda a {points:+.2f} puntos de {base} de media sobre semillas, sin "
+        "significación (el intervalo del 95% incluye el 0).",
+        "v_crossover": "{model} supera a {base} de forma significativa a partir de {budget} imágenes etiquetadas.",
+        "v_few_seeds": "Con {n} semilla(s) la ejecución no puede decir si hay significación: usa --seeds {min} o más.",
+        "v_random": "Las redes base usaron pesos aleatorios: esto no dice nada de la transferencia desde ImageNet.",
+        "v_course": "La receta del curso entrena poco las cabezas (Adam 1e-4, como mucho 10 épocas): usa la receta "
+        "fair antes de concluir que la transferencia pierde.",
+        "v_unfinished": "La ejecución no terminó: faltan filas (continúala con --resume).",
+        "v_facts": "Datos {dataset}: {pool:,} imágenes de entrenamiento (antes de validación), {test:,} de test; "
+        "entrada {px} px; pesos {weights}; receta {recipe}; ejecución {date} UTC.",
         "class_report": "Informe de clasificación: {model}",
         "config": "Configuración resuelta",
         "environment": "Entorno",

@@ -8,8 +8,6 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
-CURVE_KEYS = (("accuracy", "train_acc"), ("val_accuracy", "val_acc"), ("loss", "train_loss"), ("val_loss", "val_loss"))
-
 
 def _save(fig, path):
     """Write a figure as PNG and close it."""
@@ -19,48 +17,53 @@ def _save(fig, path):
     return path
 
 
-def training_curves(rows, path, t):
-    """2x2 curves per row; fine-tuned rows continue after their phase-1 epochs, boundary marked."""
-    by_id = {row.get("id", row["name"]): row for row in rows}
-    phase_one = [len(by_id[row["from"]]["history"]["loss"]) if row.get("from") in by_id else 0 for row in rows]
-    last_epoch = max(first + len(row["history"]["loss"]) for first, row in zip(phase_one, rows))
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9), layout="constrained")
+def training_curves(rows, path, t, columns=4):
+    """One panel pair per row (accuracy above, loss below), each with its own epoch axis, so a 2-epoch CNN is
+    as readable as a 100-epoch head; loss on a log scale, so one row's large loss cannot flatten the others.
+    A fine-tuned row shows its phase-1 epochs faded before the boundary."""
+    by_id = {row.id: row for row in rows}
+    columns = min(columns, len(rows))
+    grid_rows = -(-len(rows) // columns)
+    fig, axes = plt.subplots(
+        2 * grid_rows, columns, figsize=(3.6 * columns, 5.2 * grid_rows), layout="constrained", squeeze=False
+    )
     fig.suptitle(t("curves_title"), fontsize=14, fontweight="bold")
-    for ax, (key, label) in zip(axes.flat, CURVE_KEYS):
-        for row in rows:
-            values = row["history"][key]
-            source = by_id.get(row.get("from"))
-            offset = len(source["history"][key]) if source else 0
-            epochs = np.arange(offset + 1, offset + len(values) + 1)
-            if source:
-                epochs = np.concatenate([[offset], epochs])
-                values = [source["history"][key][-1], *values]
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for index, row in enumerate(rows):
+        top, bottom = axes[2 * (index // columns), index % columns], axes[2 * (index // columns) + 1, index % columns]
+        parent = by_id.get(row.parent)
+        offset = len(parent.history["loss"]) if parent else 0
+        for ax, (train_key, val_key), label in (
+            (top, ("accuracy", "val_accuracy"), t("accuracy")),
+            (bottom, ("loss", "val_loss"), t("loss")),
+        ):
+            ax.set_visible(True)
+            for key, style, name in ((train_key, "-", t("train")), (val_key, "--", t("validation"))):
+                values = row.history[key]
+                epochs = np.arange(offset + 1, offset + len(values) + 1)
+                line = ax.plot(epochs, values, style, marker="o", markersize=2.5, label=name)[0]
+                if parent:
+                    before = parent.history[key]
+                    ax.plot(np.arange(1, offset + 1), before, style, color=line.get_color(), alpha=0.3)
+            if parent:
                 ax.axvline(offset + 0.5, color="grey", linestyle=":", linewidth=1)
-                ax.annotate(
-                    t("phase_boundary"),
-                    (offset + 0.5, 0.02),
-                    xycoords=("data", "axes fraction"),
-                    fontsize=7,
-                    color="grey",
-                    rotation=90,
-                )
-            ax.plot(epochs, values, marker="o", markersize=3, label=row["name"], linestyle="--" if source else "-")
-        ax.set_title(t(label))
-        ax.set_xlabel(t("epoch"))
-        ax.set_ylabel(t("accuracy") if "acc" in key else t("loss"))
-        ax.set_xlim(0.5, last_epoch + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+            ax.set_ylabel(label)
+            ax.set_xlabel(t("epoch"))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+            ax.grid(alpha=0.3)
+        bottom.set_yscale("log")
+        top.set_title(row.name + (f"  ({t('phase_boundary')} ┊)" if parent else ""), fontsize=10)
+        top.legend(fontsize=8)
     return _save(fig, path)
 
 
 def accuracy_bars(rows, path, t):
     """Test accuracy per row with the value on each bar."""
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4.5))
-    values = [row["test_accuracy"] * 100 for row in rows]
-    colors = ["#4c72b0" if row["phase"] != "scratch" else "#dd8452" for row in rows]
-    bars = ax.bar([row["name"] for row in rows], values, color=colors)
+    values = [row.test_accuracy * 100 for row in rows]
+    colors = ["#4c72b0" if row.phase != "scratch" else "#dd8452" for row in rows]
+    bars = ax.bar([row.name for row in rows], values, color=colors)
     ax.bar_label(bars, labels=[f"{v:.2f}%" for v in values], padding=3)
     ax.set_ylim(0, 105)
     ax.set_ylabel(t("test_acc_pct"))
@@ -123,18 +126,18 @@ def image_grid(images, labels, probabilities, indices, class_names, title, path,
 
 
 def budget_curve(points, baseline, path, t):
-    """Test accuracy against labelled training images (log x), one line per model, 95% CI error bars.
+    """Test accuracy against labelled training images (log x), one line per model, 95% interval error bars.
 
-    points: {name: [(train images, mean, half-width or None), ...]} sorted by train images."""
+    points: {name: [(train images, mean, (low, high) or None), ...]} sorted by train images."""
     fig, ax = plt.subplots(figsize=(9, 5.5), layout="constrained")
     for name, series in points.items():
         x = [p[0] for p in series]
         y = [p[1] * 100 for p in series]
-        errors = [0 if p[2] is None else p[2] * 100 for p in series]
+        below = [0 if p[2] is None else max(0.0, (p[1] - p[2][0]) * 100) for p in series]
+        above = [0 if p[2] is None else max(0.0, (p[2][1] - p[1]) * 100) for p in series]
         style = "--" if name == baseline else "-"
-        ax.errorbar(x, y, yerr=errors, marker="o", capsize=4, linestyle=style, label=name)
+        ax.errorbar(x, y, yerr=[below, above], marker="o", capsize=4, linestyle=style, label=name)
     ax.set_xscale("log")
-    ax.set_ylim(max(0, ax.get_ylim()[0]), min(100, ax.get_ylim()[1]))  # a t-interval of 2 seeds can pass 0 or 100
     ax.set_xlabel(t("labelled_images"))
     ax.set_ylabel(t("test_acc_pct"))
     ax.set_title(t("budget_title"), fontweight="bold")

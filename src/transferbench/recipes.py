@@ -1,9 +1,5 @@
-"""Training recipes: `seed` reproduces the course notebook; `fair` trains every row to convergence.
-
-Measured on cached 96 px MobileNetV2 features of 5,000 MNIST images: the seed's head recipe (Adam 1e-4,
-at most 10 epochs) reached 73.4%, lr 1e-3 87.3%, a logistic-regression probe 96.05%. A comparison built on
-under-trained heads reports "transfer loses" when the head simply did not converge, hence `fair`.
-"""
+"""Training recipes: `course` reproduces the course notebook; `fair` trains every row to convergence, since a
+comparison built on under-trained heads reports "transfer loses" when a head simply did not converge."""
 
 from dataclasses import dataclass
 
@@ -25,11 +21,11 @@ FAIR_PATIENCE = 5
 def schedule(cfg, phase):
     """The schedule of a row of this phase ('frozen', 'scratch', 'fine_tuned') under cfg's recipe.
 
-    seed: the configured lr / epochs / patience, fine-tuning for a fixed number of epochs as the seed does.
+    course: the configured lr / epochs / patience, fine-tuning for a fixed number of epochs as the course does.
     fair: frozen heads try HEAD_LRS for up to HEAD_EPOCHS; the CNN and fine-tuning keep their lr (one full
     training each is what they cost) with the same early-stopping rule (patience FAIR_PATIENCE, best weights).
     """
-    if cfg.recipe == "seed":
+    if cfg.recipe == "course":
         return {
             "frozen": Schedule((cfg.lr,), cfg.epochs, cfg.patience),
             "scratch": Schedule((cfg.cnn_lr,), cfg.epochs, cfg.patience),
@@ -44,9 +40,9 @@ def schedule(cfg, phase):
 
 def describe(cfg):
     """One line for results and reports."""
-    if cfg.recipe == "seed":
+    if cfg.recipe == "course":
         return (
-            f"seed: heads Adam {cfg.lr:g} <= {cfg.epochs} epochs, CNN Adam {cfg.cnn_lr:g}, patience {cfg.patience}; "
+            f"course: heads Adam {cfg.lr:g} <= {cfg.epochs} epochs, CNN Adam {cfg.cnn_lr:g}, patience {cfg.patience}; "
             f"fine-tuning Adam {cfg.fine_tune_lr:g} for {cfg.fine_tune_epochs} epochs"
         )
     return (

@@ -1,6 +1,7 @@
 """The report of a run folder: figures, report.md and a self-contained report.html, from the folder alone."""
 
 import base64
+import dataclasses
 import html
 import json
 from pathlib import Path
@@ -8,10 +9,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import classification_report
 
-from . import __version__, plots, stats
+from . import __version__, plots
 from .errors import UsageError
 from .i18n import translator
 from .results import load_results, write_text
+from .stats import baseline_name
+from .verdict import facts, verdict
 
 
 def _load_run(run_dir):
@@ -54,7 +57,7 @@ def _feature_map_figure(run_dir, record, data, model_name, path, t, seed):
 
     from . import layers  # noqa: F401  (registers the custom layers for loading)
 
-    ok = {row["name"]: _file_id(row) for row in record["rows"] if row["status"] == "ok"}
+    ok = {row.name: row.id for row in record.ok_rows}
     candidates = [model_name] + [n for n in ok if n != model_name]
     name = next((n for n in candidates if n in ok and (Path(run_dir) / "models" / f"{ok[n]}.keras").is_file()), None)
     if name is None:
@@ -70,44 +73,26 @@ def _feature_map_figure(run_dir, record, data, model_name, path, t, seed):
     )
 
 
-def _file_id(row):
-    """The name a row's files carry (its grid id, or its name in a one-cell run)."""
-    return row.get("id", row["name"])
-
-
-def is_grid(record):
-    """True when the run repeated rows over several seeds, label budgets or input sizes."""
-    grid = record.get("grid") or {}
-    return any(len(grid.get(key, [])) > 1 for key in ("seeds", "budgets", "input_sizes"))
-
-
 def one_cell(record):
     """The record restricted to one cell of the grid (largest size and budget, first seed) for per-model
     figures."""
-    grid = record["grid"]
-    budget, seed = grid["budgets"][-1], grid["seeds"][0]
-    size = (grid.get("input_sizes") or [None])[-1]
-    rows = [
-        row
-        for row in record["rows"]
-        if row.get("budget") == budget and row.get("seed") == seed and (size is None or row.get("input_size") == size)
-    ]
-    ok = [row for row in rows if row["status"] == "ok"]
-    best = max(ok, key=lambda row: row["test_accuracy"]) if ok else None
-    return {**record, "rows": rows, "best": _file_id(best) if best else None}, budget, seed
+    grid = record.grid
+    budget, seed, size = grid["budgets"][-1], grid["seeds"][0], grid["input_sizes"][-1]
+    rows = [row for row in record.rows if (row.budget, row.seed, row.input_size) == (budget, seed, size)]
+    return dataclasses.replace(record, rows=rows), budget, seed
 
 
 def _budget_figure(run_dir, record, t):
-    """The accuracy-vs-labels figure and the grid table text (mean ± std [CI], paired differences)."""
-    from .summary import baseline_name, grid_lines, sized_rows
+    """The accuracy-vs-labels figure (95% intervals from the record's statistics) and the grid table text."""
+    from .summary import grid_lines
 
-    table = stats.groups(sized_rows(record))
+    several = len(record.grid["input_sizes"]) > 1
     points = {}
-    for (name, budget), by_seed in table.items():
-        est = stats.estimate(list(by_seed.values()))
-        half = None if est.low is None else est.high - est.mean
-        labelled = budget if budget != "all" else record["dataset"]["sizes"]["pool"]
-        points.setdefault(name, []).append((labelled, est.mean, half))
+    for cell in record.statistics["cells"]:
+        name = f"{cell['model']} {cell['input_size']}px" if several else cell["model"]
+        labelled = cell["budget"] if cell["budget"] != "all" else record.dataset["sizes"]["pool"]
+        interval = None if cell["low"] is None else (cell["low"], cell["high"])
+        points.setdefault(name, []).append((labelled, cell["mean"], interval))
     points = {name: sorted(series) for name, series in points.items()}
     path = plots.budget_curve(points, baseline_name(record), Path(run_dir) / "figures" / "label_budgets.png", t)
     return (t("budget_title"), path, "\n".join(grid_lines(record)))
@@ -115,14 +100,14 @@ def _budget_figure(run_dir, record, t):
 
 def _resolution_figure(run_dir, record, t):
     """Accuracy and training cost (mean over seeds, largest budget) against input size, per model."""
-    budget = record["grid"]["budgets"][-1]
+    budget = record.grid["budgets"][-1]
     series = {}
-    for row in record["rows"]:
-        if row["status"] == "ok" and row.get("budget") == budget:
-            series.setdefault(row["name"], {}).setdefault(row["input_size"], []).append(row)
+    for row in record.ok_rows:
+        if row.budget == budget:
+            series.setdefault(row.name, {}).setdefault(row.input_size, []).append(row)
     points = {
         name: [
-            (size, float(np.mean([r["test_accuracy"] for r in rs])), float(np.mean([r["train_seconds"] for r in rs])))
+            (size, float(np.mean([r.test_accuracy for r in rs])), float(np.mean([r.train_seconds for r in rs])))
             for size, rs in sorted(by_size.items())
         ]
         for name, by_size in series.items()
@@ -149,24 +134,24 @@ def _table(rows, t):
     ]
     cells = []
     for row in rows:
-        if row["status"] != "ok":
-            cells.append([_file_id(row), row.get("weights") or "-", row["phase"], *["-"] * 8, row["status"]])
+        if not row.ok:
+            cells.append([row.id, row.weights or "-", row.phase, *["-"] * 8, row.status])
             continue
-        acc = row["test_accuracy"] * 100
+        acc = row.test_accuracy * 100
         cells.append(
             [
-                _file_id(row),
-                row["weights"],
-                row["phase"],
+                row.id,
+                row.weights,
+                row.phase,
                 f"{acc:.2f}",
-                f"{row['test_loss']:.4f}",
-                f"{row['total_params']:,}",
-                f"{row['trainable_params']:,}",
-                f"{row['non_trainable_params']:,}",
-                f"{row['non_trainable_params'] / row['total_params']:.1%}",
-                f"{row['train_seconds']:.1f}",
-                f"{row['trainable_params'] / max(acc, 1e-9):,.0f}",
-                row["status"],
+                f"{row.test_loss:.4f}",
+                f"{row.total_params:,}",
+                f"{row.trainable_params:,}",
+                f"{row.non_trainable_params:,}",
+                f"{row.non_trainable_params / row.total_params:.1%}",
+                f"{row.train_seconds:.1f}",
+                f"{row.trainable_params / max(acc, 1e-9):,.0f}",
+                row.status,
             ]
         )
     return header, cells
@@ -175,30 +160,30 @@ def _table(rows, t):
 def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
     """Write every figure into run_dir/figures; return [(title, path, text or None)] in report order."""
     figures_dir = Path(run_dir) / "figures"
-    ok = [row for row in record["rows"] if row["status"] == "ok"]
+    ok = record.ok_rows
     if not ok:
         return []
-    trained = [row for row in ok if row.get("history") and row["history"].get("loss")]  # a probe has no epochs
+    trained = [row for row in ok if row.history and row.history.get("loss")]  # a probe has no epochs
     out = [(t("curves_title"), plots.training_curves(trained, figures_dir / "training_curves.png", t), None)]
     out = out if trained else []
     out.append((t("bars_title"), plots.accuracy_bars(ok, figures_dir / "test_accuracy.png", t), None))
     fmap = _feature_map_figure(run_dir, record, data, feature_model, figures_dir / "feature_maps.png", t, seed)
     if fmap:
         out.append((t("fmaps_section"), fmap, None))
-    best = record["best"]
-    ordered = sorted(ok, key=lambda row: _file_id(row) != best)
+    best = record.best.id
+    ordered = sorted(ok, key=lambda row: row.id != best)
     labels, names = data["labels"], data["class_names"]
     for row in ordered:
-        probabilities = np.load(Path(run_dir) / "predictions" / f"{_file_id(row)}.npz")["probabilities"]
+        probabilities = np.load(Path(run_dir) / "predictions" / f"{row.id}.npz")["probabilities"]
         predicted = probabilities.argmax(axis=1)
         text = classification_report(
             labels, predicted, labels=np.arange(len(names)), target_names=names, digits=4, zero_division=0
         )
-        path = plots.confusion(labels, predicted, names, row["name"], figures_dir / f"confusion_{row['name']}.png", t)
-        out.append((t("confusion_title", model=row["name"]), path, text))
-        if _file_id(row) == best:
+        path = plots.confusion(labels, predicted, names, row.name, figures_dir / f"confusion_{row.name}.png", t)
+        out.append((t("confusion_title", model=row.name), path, text))
+        if row.id == best:
             picks = np.random.default_rng(seed).choice(len(labels), size=min(12, len(labels)), replace=False)
-            title = t("examples_title", model=row["name"])
+            title = t("examples_title", model=row.name)
             out.append(
                 (
                     title,
@@ -212,7 +197,7 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
             wrong = np.flatnonzero(predicted != labels)
             worst = wrong[np.argsort(-loss[wrong])][:12]
             if len(worst):
-                title = t("mistakes_title", model=row["name"])
+                title = t("mistakes_title", model=row.name)
                 out.append(
                     (
                         title,
@@ -230,23 +215,23 @@ def _markdown(record, header, cells, figures, t, run_dir):
     lines = [
         f"# {t('report_title')}",
         "",
+        f"*{facts(record, t)}*",
+        "",
+        f"## {t('verdict')}",
+        "",
+        " ".join(verdict(record, t)),
+        "",
         f"## {t('comparison')}",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in cells]
-    best = next((r for r in record["rows"] if _file_id(r) == record["best"]), None)
-    if best:
-        lines += [
-            "",
-            f"**{t('best_model')}:** " + t("best_sentence", model=best["name"], acc=best["test_accuracy"] * 100),
-        ]
-    if record.get("recipe"):
-        lines += ["", f"**{t('recipe')}:** {record['recipe']}"]
-    skipped = [r for r in record["rows"] if r["status"] != "ok"]
+    if record.recipe:
+        lines += ["", f"**{t('recipe')}:** {record.recipe}"]
+    skipped = [r for r in record.rows if not r.ok]
     if skipped:
-        lines += ["", f"## {t('not_ok')}", ""] + [f"- **{r['name']}** ({r['status']}): {r['reason']}" for r in skipped]
+        lines += ["", f"## {t('not_ok')}", ""] + [f"- **{r.id}** ({r.status}): {r.reason}" for r in skipped]
     lines += ["", f"## {t('figures')}", ""] if figures else ["", t("no_rows")]
     for title, path, text in figures:
         if path is None:
@@ -255,8 +240,8 @@ def _markdown(record, header, cells, figures, t, run_dir):
         lines += [f"### {title}", "", f"![{title}](figures/{path.name})", ""]
         if text:
             lines += ["```", text.rstrip(), "```", ""]
-    for key, section in (("dataset", "dataset"), ("config", "config"), ("environment", "environment")):
-        lines += [f"## {t(key)}", "", "```json", json.dumps(record.get(section, {}), indent=2), "```", ""]
+    for key in ("dataset", "config", "environment"):
+        lines += [f"## {t(key)}", "", "```json", json.dumps(getattr(record, key), indent=2), "```", ""]
     lines += [t("generated", run=Path(run_dir).name, version=__version__), ""]
     return "\n".join(lines)
 
@@ -264,7 +249,8 @@ def _markdown(record, header, cells, figures, t, run_dir):
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:.85em}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:right}
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto}
-pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}figure{margin:1.5em 0;break-inside:avoid}
+pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:1em;line-height:1.35}
+.facts{color:#555}.verdict{background:#eef5ee;border-left:4px solid #4a8;padding:.2em 1em;margin:1em 0}figure{margin:1.5em 0;break-inside:avoid}
 @media print{body{max-width:none;margin:0}figure,table,pre{break-inside:avoid}}"""
 
 
@@ -273,24 +259,21 @@ def _html(record, header, cells, figures, t, run_dir):
     e = html.escape
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{e(t('report_title'))}</title>",
-        f"<style>{CSS}</style></head><body><h1>{e(t('report_title'))}</h1><h2>{e(t('comparison'))}</h2>",
+        f"<style>{CSS}</style></head><body><h1>{e(t('report_title'))}</h1>",
+        f"<p class='facts'>{e(facts(record, t))}</p>",
+        f"<section class='verdict'><h2>{e(t('verdict'))}</h2><p>{e(' '.join(verdict(record, t)))}</p></section>",
+        f"<h2>{e(t('comparison'))}</h2>",
         "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>",
     ]
     parts += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in cells]
     parts.append("</table>")
-    best = next((r for r in record["rows"] if _file_id(r) == record["best"]), None)
-    if best:
-        parts.append(
-            f"<p><b>{e(t('best_model'))}:</b> "
-            f"{e(t('best_sentence', model=best['name'], acc=best['test_accuracy'] * 100))}</p>"
-        )
-    if record.get("recipe"):
-        parts.append(f"<p><b>{e(t('recipe'))}:</b> {e(record['recipe'])}</p>")
-    skipped = [r for r in record["rows"] if r["status"] != "ok"]
+    if record.recipe:
+        parts.append(f"<p><b>{e(t('recipe'))}:</b> {e(record.recipe)}</p>")
+    skipped = [r for r in record.rows if not r.ok]
     if skipped:
         parts.append(
             f"<h2>{e(t('not_ok'))}</h2><ul>"
-            + "".join(f"<li><b>{e(r['name'])}</b> ({e(r['status'])}): {e(str(r['reason']))}</li>" for r in skipped)
+            + "".join(f"<li><b>{e(r.id)}</b> ({e(r.status)}): {e(str(r.reason))}</li>" for r in skipped)
             + "</ul>"
         )
     parts.append(f"<h2>{e(t('figures'))}</h2>" if figures else f"<p>{e(t('no_rows'))}</p>")
@@ -301,8 +284,8 @@ def _html(record, header, cells, figures, t, run_dir):
         encoded = base64.b64encode(path.read_bytes()).decode("ascii")
         parts.append(f"<figure><h3>{e(title)}</h3><img alt='{e(title)}' src='data:image/png;base64,{encoded}'>")
         parts.append(f"<pre>{e(text)}</pre></figure>" if text else "</figure>")
-    for key, section in (("dataset", "dataset"), ("config", "config"), ("environment", "environment")):
-        parts.append(f"<h2>{e(t(key))}</h2><pre>{e(json.dumps(record.get(section, {}), indent=2))}</pre>")
+    for key in ("dataset", "config", "environment"):
+        parts.append(f"<h2>{e(t(key))}</h2><pre>{e(json.dumps(getattr(record, key), indent=2))}</pre>")
     parts.append(
         f"<p><small>{e(t('generated', run=Path(run_dir).name, version=__version__))}</small></p></body></html>"
     )
@@ -313,17 +296,17 @@ def build_report(run_dir, *, lang="en", feature_model="vgg16", seed=0):
     """Write figures/, report.md and report.html for a run folder; return the report.html path."""
     t = translator(lang)
     record, data = _load_run(run_dir)
-    if is_grid(record):
+    if record.is_grid:
         view, budget, cell_seed = one_cell(record)
         figures = build_figures(run_dir, view, data, t, feature_model=feature_model, seed=seed)
         figures.insert(0, _budget_figure(run_dir, record, t))
-        if len(record["grid"].get("input_sizes", [])) > 1:
+        if len(record.grid["input_sizes"]) > 1:
             figures.insert(1, _resolution_figure(run_dir, record, t))
         note = t("one_cell_note", budget=budget, seed=cell_seed)
         figures.insert(1, (note, None, None))
     else:
         figures = build_figures(run_dir, record, data, t, feature_model=feature_model, seed=seed)
-    header, cells = _table(record["rows"], t)
+    header, cells = _table(record.rows, t)
     write_text(Path(run_dir) / "report.md", _markdown(record, header, cells, figures, t, run_dir))
     write_text(Path(run_dir) / "report.html", _html(record, header, cells, figures, t, run_dir))
     return Path(run_dir) / "report.html"

@@ -11,24 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import OutputError, UsageError
-
-CSV_COLUMNS = (
-    "name",
-    "backbone",
-    "phase",
-    "weights",
-    "status",
-    "test_accuracy",
-    "test_loss",
-    "total_params",
-    "trainable_params",
-    "non_trainable_params",
-    "train_seconds",
-    "epochs_run",
-    "best_epoch",
-    "reason",
-)
-SCHEMA_VERSION = 1
+from .records import CSV_COLUMNS, RunRecord
 
 
 def _temp_beside(path):
@@ -81,15 +64,23 @@ def write_text(path, text):
     atomic_write(path, write)
 
 
-def write_results(run_dir, record):
-    """Write results.json and results.csv of a run record atomically."""
-    write_text(Path(run_dir) / "results.json", json.dumps(record, indent=2, sort_keys=False) + "\n")
+def csv_text(columns, rows):
+    """CSV text of dicts with these columns (missing keys empty)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in record["rows"]:
-        writer.writerow({key: row.get(key) for key in CSV_COLUMNS})
-    write_text(Path(run_dir) / "results.csv", buffer.getvalue())
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_results(run_dir, record):
+    """Write results.json, results.csv (and grid.csv for a grid) of a RunRecord, each atomically."""
+    run_dir = Path(run_dir)
+    write_text(run_dir / "results.json", json.dumps(record.to_dict(), indent=2) + "\n")
+    write_text(run_dir / "results.csv", csv_text(CSV_COLUMNS, [row.to_dict() for row in record.rows]))
+    if record.statistics and record.statistics["cells"]:
+        cells = record.statistics["cells"]
+        write_text(run_dir / "grid.csv", csv_text(list(cells[0]), cells))
 
 
 def write_row_files(run_dir, name, labels, probabilities, model):
@@ -124,23 +115,15 @@ def write_test_images(run_dir, images, labels, class_names):
 
 
 def load_results(run_dir):
-    """Read results.json of a run folder; UsageError if it is not a run of this schema."""
+    """The RunRecord of a run folder; UsageError if it is not a run of a schema this version reads."""
     path = Path(run_dir) / "results.json"
-    if not path.is_file():
+    if Path(run_dir).is_file() or not path.is_file():
         raise UsageError(f"{run_dir} is not a transferbench run folder (no results.json)")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
-    if not isinstance(record, dict) or not isinstance(record.get("rows"), list):
-        raise UsageError(f"{path} is not a transferbench results file (no list of rows)")
-    version = record.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise UsageError(
-            f"{run_dir} was written by another transferbench format (schema {version}, this version reads "
-            f"{SCHEMA_VERSION}); rerun it with this version"
-        )
-    return record
+    return RunRecord.from_dict(data, where=str(path))
 
 
 def environment():

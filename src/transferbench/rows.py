@@ -1,9 +1,11 @@
-"""How each kind of row trains: seed-style `fit` on the full model, or the fast path on cached features.
+"""How each kind of row trains: on the full model every epoch, or on features computed once (cached).
 
-Every runner returns (model, updates, test probabilities); `experiment.run_row` saves the files.
+Every runner takes (spec, cfg, ctx) and returns (model, updates, test probabilities); `experiment.run_row`
+saves the files.
 """
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -17,10 +19,43 @@ from .features import check_cacheable, extract, extractor_for
 from .modeling import build_base, build_transfer_model, choose_weights, count_params, find_base
 from .probe import probe_head, timed_probe
 from .recipes import schedule
-from .scratch import build_cnn, build_cnn_modern, cosine_schedule, modern_batch_size
+from .scratch import SCRATCH_MODELS, cosine_schedule, modern_batch_size
 from .training import compile_model, fit, prepare_fine_tuning, top_model
 
 SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass
+class RowContext:
+    """What a runner reads besides its spec and config, derived once from the row's inputs."""
+
+    splits: object
+    pool: object
+    index: dict
+    cache: object
+    run_dir: Path
+    data_digest: str
+    tf_version: str
+    fine_tune_targets: list
+    parent: object = None  # the parent RowResult of a fine-tuned row
+
+    @classmethod
+    def of(cls, spec, cfg, inputs, targets):
+        """The context of one row from its RowInputs."""
+        import tensorflow as tf
+
+        data = inputs.data
+        return cls(
+            data.splits,
+            data.pool_x,
+            {"train": data.train, "val": data.val},
+            inputs.cache,
+            Path(inputs.run_dir),
+            data.digest,
+            tf.__version__,
+            targets,
+            inputs.parent,
+        )
 
 
 def _num_classes(splits):
@@ -29,13 +64,11 @@ def _num_classes(splits):
 
 
 def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row, batch_size=None):
-    """fit() with the run's batch size on the given inputs and the split's labels (+ TensorBoard if asked);
-    the graph loop on the default path, Keras's own fit everywhere with --no-cache (the seed-style baseline)."""
+    """fit() with the run's batch size on the given inputs and the split's labels (+ TensorBoard if asked),
+    in the training loop the config names (graph: many steps per graph call; keras: Keras's own fit)."""
     callbacks = []
-    if ctx.tensorboard:
-        callbacks.append(
-            keras.callbacks.TensorBoard(log_dir=str(Path(ctx.run_dir) / "tensorboard" / row.get("id", row["name"])))
-        )
+    if cfg.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(ctx.run_dir) / "tensorboard" / row.id)))
     return fit(
         model,
         (x_train, ctx.splits.y_train),
@@ -44,7 +77,7 @@ def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row, batch_size=None
         batch_size=batch_size or cfg.batch_size,
         patience=patience,
         callbacks=callbacks,
-        in_graph=cfg.cache,
+        in_graph=cfg.training_loop == "graph",
     )
 
 
@@ -80,22 +113,19 @@ def _evaluate(model, inputs, updates, batch_size=256):
     return probabilities
 
 
-CNN_MODERN_PEAK_LR = 3e-3
-
-
 def run_scratch(row, cfg, ctx):
-    """A model from scratch (seed CNN or cnn_modern): fit on the raw images (nothing to cache)."""
+    """A model from scratch (its registry entry says how it trains): fit on the raw images (nothing to cache)."""
     splits = ctx.splits
+    spec = SCRATCH_MODELS[row.name]
     plan = schedule(cfg, "scratch")
-    num_classes = _num_classes(splits)
+    model = spec.build(splits.x_train.shape[1:], _num_classes(splits), cfg.input_size)
     batch_size = cfg.batch_size
-    if row["name"] == "cnn_modern":
-        model = build_cnn_modern(raw_shape=splits.x_train.shape[1:], num_classes=num_classes)
+    if spec.batch_rule == "steps":
         batch_size = modern_batch_size(cfg.batch_size, len(splits.y_train))
+    if spec.schedule == "cosine":
         steps = plan.epochs * -(-len(splits.y_train) // batch_size)
-        compile_model(model, cosine_schedule(CNN_MODERN_PEAK_LR, steps))
+        compile_model(model, cosine_schedule(spec.peak_lr, steps))
     else:
-        model = build_cnn(raw_shape=splits.x_train.shape[1:], num_classes=num_classes, input_size=cfg.input_size)
         compile_model(model, plan.learning_rates[0])
     updates = {"weights": "scratch", "batch_size": batch_size, **count_params(model)}
     fitted = _fit(model, ctx, cfg, splits.x_train, splits.x_val, plan.epochs, plan.patience, row, batch_size)
@@ -105,7 +135,7 @@ def run_scratch(row, cfg, ctx):
 
 def _frozen_model(row, cfg, ctx):
     """Build the phase-1 model of a backbone row; return (spec, model, head, weights choice)."""
-    spec = get_backbone(row["backbone"])
+    spec = get_backbone(row.backbone)
     choice = choose_weights(spec, cfg.weights, cfg.weights_files)
     base = build_base(spec, cfg.input_size, choice)
     model, head = build_transfer_model(
@@ -118,8 +148,8 @@ def _frozen_model(row, cfg, ctx):
     return spec, model, head, choice
 
 
-def run_frozen_seed_style(row, cfg, ctx):
-    """Phase 1 as the seed runs it: fit the full model, the frozen base recomputed every epoch."""
+def run_frozen_full(row, cfg, ctx):
+    """Phase 1 as the course runs it: fit the full model, the frozen base recomputed every epoch."""
     spec, model, _, choice = _frozen_model(row, cfg, ctx)
     splits = ctx.splits
     updates = {"weights": choice.label, **count_params(model)}
@@ -236,12 +266,12 @@ def run_probe(row, cfg, ctx):
 
 def _phase_one_model(row, ctx):
     """Load the phase-1 model of a fine-tuning row from the run folder and unfreeze it after the cut."""
-    spec = get_backbone(row["backbone"])
-    model = keras.models.load_model(Path(ctx.run_dir) / "models" / f"{row['from']}.keras")
+    spec = get_backbone(row.backbone)
+    model = keras.models.load_model(Path(ctx.run_dir) / "models" / f"{row.parent}.keras")
     return spec, model, prepare_fine_tuning(model, spec)
 
 
-def run_fine_tune_seed_style(row, cfg, ctx):
+def run_fine_tune_full(row, cfg, ctx):
     """Phase 2 with fit over the full model: the frozen lower part recomputed every epoch."""
     spec, model, unfrozen = _phase_one_model(row, ctx)
     plan = schedule(cfg, "fine_tuned")
@@ -255,7 +285,7 @@ def run_fine_tune_seed_style(row, cfg, ctx):
 def run_fine_tune_cached(row, cfg, ctx):
     """Phase 2 on cached cut-point activations: only the layers after the cut and the head run."""
     spec, model, unfrozen = _phase_one_model(row, ctx)
-    key = ctx.done[row["from"]].get("feature_key") or feature_key(phase_one=row["from"], run=str(ctx.run_dir))
+    key = ctx.parent.feature_key or feature_key(phase_one=row.parent, run=str(ctx.run_dir))
     entry, feature_seconds, hit = _features(model, cfg, ctx, key, spec.cut_after, f"{spec.name} cut")
     top = top_model(model, spec.cut_after)
     plan = schedule(cfg, "fine_tuned")
@@ -276,9 +306,9 @@ def run_fine_tune_cached(row, cfg, ctx):
 RUNNERS = {
     ("scratch", False): run_scratch,
     ("scratch", True): run_scratch,
-    ("frozen", False): run_frozen_seed_style,
+    ("frozen", False): run_frozen_full,
     ("frozen", True): run_frozen_cached,
-    ("fine_tuned", False): run_fine_tune_seed_style,
+    ("fine_tuned", False): run_fine_tune_full,
     ("fine_tuned", True): run_fine_tune_cached,
     ("probe", False): run_probe,
     ("probe", True): run_probe,

@@ -1,57 +1,98 @@
-"""Statistics over repeated seeds: mean, std, 95% t-intervals, paired differences, the label-budget crossover."""
+"""Statistics over a grid's seeds, as data: per model x budget x size the accuracy with a bounded 95% interval,
+the paired difference with the CNN and whether it is significant, and the label-budget crossover.
 
+Intervals: with 3 or more seeds, a percentile bootstrap of the mean over seeds (it cannot leave [0, 100]% and
+needs no normality); with fewer, a Wilson interval on the pooled test predictions (test-set noise only, so no
+significance is claimed: two seeds cannot tell seed-to-seed variation).
+"""
+
+import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats as scipy_stats
+
+MIN_SEEDS = 3  # fewer seeds: no significance claimed
+RESAMPLES = 9999
+SEED_METHOD = f"percentile bootstrap of the mean over seeds ({RESAMPLES} resamples)"
+POOLED_METHOD = "Wilson score interval on the pooled test predictions (fewer than 3 seeds: no significance)"
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Mean of n values with its sample std and 95% confidence interval (None when n < 2)."""
+    """Mean of n values with its sample std and a 95% interval (None when it cannot be had)."""
 
     n: int
     mean: float
     std: float | None
     low: float | None
     high: float | None
+    method: str | None = None
 
     @property
     def significant(self):
-        """True when the 95% interval excludes 0 (for differences)."""
-        return self.low is not None and (self.low > 0 or self.high < 0)
+        """True / False when the 95% interval over >= 3 seeds excludes / includes 0; None: cannot tell."""
+        if self.n < MIN_SEEDS or self.low is None:
+            return None
+        return bool(self.low > 0 or self.high < 0)
 
 
-def estimate(values):
-    """Mean, sample std and two-sided 95% t-interval of the values."""
+def _bootstrap(values):
+    """Percentile bootstrap 95% interval of the mean (exact when every value is equal)."""
+    if np.ptp(values) == 0:
+        return float(values[0]), float(values[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = scipy_stats.bootstrap(
+            (np.asarray(values),),
+            np.mean,
+            confidence_level=0.95,
+            n_resamples=RESAMPLES,
+            method="percentile",
+            random_state=0,
+        )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def wilson(correct, total, z=1.959963984540054):
+    """Wilson score 95% interval of a proportion: inside [0, 1] even at 0 or total successes."""
+    if total == 0:
+        return None, None
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def estimate(values, *, test_size=None):
+    """Mean, sample std and a bounded 95% interval of accuracies (or paired differences, without test_size)."""
     values = [float(v) for v in values]
     n = len(values)
     if n == 0:
         raise ValueError("no values to estimate from")
     mean = sum(values) / n
-    if n < 2:
-        return Estimate(n, mean, None, None, None)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = scipy_stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)
-    return Estimate(n, mean, std, mean - half, mean + half)
+    std = float(np.std(values, ddof=1)) if n > 1 else None
+    if n >= MIN_SEEDS:
+        return Estimate(n, mean, std, *_bootstrap(values), SEED_METHOD)
+    if test_size:
+        correct = round(sum(values) * test_size)
+        return Estimate(n, mean, std, *wilson(correct, n * test_size), POOLED_METHOD)
+    return Estimate(n, mean, std, None, None, None)
 
 
-def _ok(rows):
-    """Rows that finished with a test accuracy."""
-    return [row for row in rows if row.get("status") == "ok" and row.get("test_accuracy") is not None]
-
-
-def groups(rows):
-    """{(name, budget): {seed: test accuracy}} over the ok rows, in first-seen order."""
+def groups(rows, key=lambda row: row.name):
+    """{(key(row), budget): {seed: test accuracy}} over the ok rows, in first-seen order."""
     out = {}
-    for row in _ok(rows):
-        out.setdefault((row["name"], row.get("budget", "all")), {})[row.get("seed")] = row["test_accuracy"]
+    for row in rows:
+        if row.ok and row.test_accuracy is not None:
+            out.setdefault((key(row), row.budget), {})[row.seed] = row.test_accuracy
     return out
 
 
-def paired_difference(rows, name, baseline, budget):
+def paired_difference(table, name, baseline, budget):
     """Estimate of accuracy(name) - accuracy(baseline) over the seeds both finished at this budget, or None."""
-    table = groups(rows)
     mine, theirs = table.get((name, budget), {}), table.get((baseline, budget), {})
     common = [seed for seed in mine if seed in theirs]
     if not common:
@@ -59,15 +100,95 @@ def paired_difference(rows, name, baseline, budget):
     return estimate([mine[seed] - theirs[seed] for seed in common])
 
 
-def crossover(rows, name, baseline, budgets):
-    """The smallest budget from which `name` beats `baseline` significantly at that and every larger budget.
-
-    Returns None when there is no such budget (or when fewer than 2 seeds make significance undefined).
-    """
+def crossover(table, name, baseline, budgets):
+    """The smallest budget from which `name` beats `baseline` significantly at that and every larger budget,
+    or None (also when fewer than 3 seeds make significance unknown)."""
     found = None
     for budget in reversed(budgets):
-        difference = paired_difference(rows, name, baseline, budget)
+        difference = paired_difference(table, name, baseline, budget)
         if difference is None or not (difference.significant and difference.mean > 0):
             break
         found = budget
     return found
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One model at one label budget and input size, over the seeds (a row of grid.csv)."""
+
+    model: str
+    input_size: int
+    budget: int | str
+    n: int
+    mean: float
+    std: float | None
+    low: float | None
+    high: float | None
+    interval: str | None
+    baseline: str | None = None
+    difference: float | None = None  # paired mean difference with the baseline (accuracy, 0..1 scale)
+    difference_low: float | None = None
+    difference_high: float | None = None
+    significant: bool | None = None  # None: fewer than 3 common seeds, cannot tell
+
+
+def sized(row):
+    """A row's model with its input size ('cnn 32px'), the unit a grid compares."""
+    return f"{row.name} {row.input_size}px"
+
+
+def baseline_name(record):
+    """The scratch row that transfer rows are compared with: cnn if it ran, else None."""
+    return "cnn" if any(row.name == "cnn" for row in record.rows) else None
+
+
+def grid_statistics(record):
+    """The grid's statistics as data: {'cells': [GridCell dicts], 'crossovers': [...], 'methods': {...}}."""
+    table = groups(record.rows, sized)
+    base = baseline_name(record)
+    test_size = record.dataset.get("sizes", {}).get("test")
+    cells, models = [], list(dict.fromkeys(name for name, _ in table))
+    for model in models:
+        name, size = model.rsplit(" ", 1)
+        against = f"{base} {size}" if base else None
+        for budget in record.grid["budgets"]:
+            if (model, budget) not in table:
+                continue
+            accuracy = estimate(list(table[model, budget].values()), test_size=test_size)
+            cell = GridCell(
+                name,
+                int(size[:-2]),
+                budget,
+                accuracy.n,
+                accuracy.mean,
+                accuracy.std,
+                accuracy.low,
+                accuracy.high,
+                accuracy.method,
+            )
+            difference = paired_difference(table, model, against, budget) if base and name != base else None
+            if difference is not None:
+                cell = dataclasses.replace(
+                    cell,
+                    baseline=base,
+                    difference=difference.mean,
+                    difference_low=difference.low,
+                    difference_high=difference.high,
+                    significant=difference.significant,
+                )
+            cells.append(cell)
+    crossovers = [
+        {
+            "model": model,
+            "baseline": base,
+            "from_budget": crossover(table, model, f"{base} {model.rsplit(' ', 1)[1]}", record.grid["budgets"]),
+        }
+        for model in models
+        if base and model.rsplit(" ", 1)[0] != base
+    ]
+    return {
+        "cells": [dataclasses.asdict(cell) for cell in cells],
+        "crossovers": crossovers,
+        "methods": {"seeds >= 3": SEED_METHOD, "seeds < 3": POOLED_METHOD, "differences": SEED_METHOD},
+        "can_tell_significance": len(record.grid["seeds"]) >= MIN_SEEDS,
+    }

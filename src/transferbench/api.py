@@ -1,0 +1,185 @@
+"""The public API: run a comparison, write its report, predict with a saved model, list the registries.
+
+The CLI and the notebook call these; every user-facing failure is a TransferbenchError with its exit code.
+"""
+
+import dataclasses
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import RunConfig, from_record, resolve
+from .errors import Interrupted, OutputError, TransferbenchError, UsageError
+
+
+def run(config=None, out=None, resume=None, *, progress=None):
+    """Run the comparison into a run folder and return its RunRecord.
+
+    Parameters
+    ----------
+    config : RunConfig, dict of settings, or None for the defaults (ignored with resume, except report / lang).
+    out : run folder (default: config.out, else runs/<UTC timestamp>).
+    resume : a run folder to continue with its recorded settings; its ok rows are kept.
+    progress : a progress.GridProgress (default: bars on a terminal, plain lines otherwise).
+    """
+    from . import interrupts
+    from .experiment import plan_rows, run_experiment
+    from .progress import GridProgress
+    from .results import load_results
+
+    previous = None
+    if resume is not None:
+        previous = load_results(resume)
+        cfg = from_record(previous.config, resume)
+        if isinstance(config, RunConfig):
+            cfg.report, cfg.lang = config.report, config.lang
+        cfg.out = str(resume)
+    else:
+        cfg = dataclasses.replace(config) if isinstance(config, RunConfig) else resolve({}, config or {})
+        cfg.validate()
+        if out is not None:
+            cfg.out = str(out)
+    plan_rows(cfg)  # bad names fail before anything is created
+    if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise UsageError("--tensorboard needs the tensorboard package: pip install tensorboard")
+    _verify_weights_files(cfg)
+    created = resume is None and not Path(cfg.out or "runs/-").exists()
+    run_dir = Path(cfg.out) if resume is not None else _prepare_out(cfg)
+    try:
+        with interrupts.handling():  # SIGTERM like Ctrl-C: save what is finished, say how to resume
+            record = run_experiment(cfg, run_dir, progress=progress or GridProgress(), previous=previous)
+    except OutputError as exc:
+        raise OutputError(f"{exc}; free space (or fix permissions), then `transferbench run --resume {run_dir}`")
+    except TransferbenchError:
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # bad data or limits found before anything was written: leave no empty folder
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: finished rows are saved in {run_dir}/results.json; "
+            f"continue with `transferbench run --resume {run_dir}`"
+        ) from None
+    if cfg.report:
+        try:
+            report(run_dir, lang=cfg.lang)
+        except Exception as exc:  # the results are saved; a report problem must not hide them
+            print(
+                f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+                f"retry with `transferbench report {run_dir}`",
+                file=sys.stderr,
+            )
+    return record
+
+
+def report(run_dir, lang="en", *, feature_model="vgg16", seed=0):
+    """Write figures/, report.md and report.html for a run folder; return the report.html path."""
+    from .report import build_report
+
+    return build_report(run_dir, lang=lang, feature_model=feature_model, seed=seed)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's answer: the top classes with probabilities, or the reason it could not be read."""
+
+    file: str
+    top: list | None = None  # [(class name, probability)], most probable first
+    error: str | None = None
+
+    def to_dict(self):
+        """JSON form: {'file', 'top': [{'class', 'probability'}]} or {'file', 'error'}."""
+        if self.error is not None:
+            return {"file": self.file, "error": self.error}
+        return {"file": self.file, "top": [{"class": c, "probability": p} for c, p in self.top]}
+
+
+def predict(model_path, images, *, top=3):
+    """Classify image files with a saved model; return one Prediction per file (unreadable files do not stop
+    the others)."""
+    import keras
+
+    from . import layers  # noqa: F401  (registers the custom layers)
+    from .predict import predict_files
+
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise UsageError(f"model file not found: {model_path}")
+    if top < 1:
+        raise UsageError(f"--top must be at least 1, got {top}")
+    try:
+        model = keras.models.load_model(model_path)
+    except Exception as exc:
+        raise UsageError(f"cannot load model {model_path}: {str(exc).splitlines()[0][:200]}") from None
+    names = _class_names(model_path, model.output_shape[-1])
+    return [
+        Prediction(
+            item["file"],
+            [(c["class"], c["probability"]) for c in item["top"]] if "top" in item else None,
+            item.get("error"),
+        )
+        for item in predict_files(model, images, names, k=top)
+    ]
+
+
+def _class_names(model_path, count):
+    """Class names recorded in the model's run folder, else 0..count-1."""
+    import json
+
+    results = Path(model_path).resolve().parent.parent / "results.json"
+    try:
+        names = json.loads(results.read_text())["dataset"]["class_names"]
+        return names if len(names) == count else [str(i) for i in range(count)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [str(i) for i in range(count)]
+
+
+def list_backbones():
+    """The backbone registry entries (BackboneSpec), in registry order."""
+    from .backbones import BACKBONES
+
+    return list(BACKBONES.values())
+
+
+def list_scratch_models():
+    """The scratch model registry entries (ScratchSpec)."""
+    from .scratch import SCRATCH_MODELS
+
+    return list(SCRATCH_MODELS.values())
+
+
+def list_datasets():
+    """The dataset registry entries (DatasetSpec); folder:PATH reads your own images."""
+    from .data import DATASETS
+
+    return list(DATASETS.values())
+
+
+def _prepare_out(cfg):
+    """Resolve and create the run folder; refuse a non-empty one unless overwrite is set."""
+    out = Path(cfg.out) if cfg.out else Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
+        raise UsageError(f"run folder {out} is not empty; choose another --out or pass --overwrite")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create run folder {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"run folder {out} is not writable; choose another --out")
+    cfg.out = str(out)
+    return out
+
+
+def _verify_weights_files(cfg):
+    """Check every --weights-file loads into its backbone before any row runs (fail in seconds, not hours)."""
+    if not cfg.weights_files:
+        return
+    from .backbones import BACKBONES
+    from .modeling import verify_weights_file
+
+    for name, path in cfg.weights_files.items():
+        verify_weights_file(BACKBONES[name], path, cfg.input_size)
