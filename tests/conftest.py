@@ -17,11 +17,27 @@ def private_cache(tmp_path_factory):
 
 
 @pytest.fixture
-def context(tiny_splits, tmp_path):
-    """Build a run context on the tiny splits with the run folder in tmp_path."""
-    from transferbench.experiment import make_context
+def row_inputs(tiny_splits, tmp_path):
+    """RowInputs for run_row on the tiny splits, with the run folder in tmp_path: inputs(cfg, parent=None)."""
+    from transferbench.data import default_cache_dir
+    from transferbench.experiment import RowData, RowInputs
+    from transferbench.feature_cache import FeatureCache
 
-    return lambda cfg: make_context(cfg, tiny_splits, tmp_path)
+    data = RowData.from_splits(tiny_splits)
+
+    def make(cfg, parent=None):
+        cache = FeatureCache(default_cache_dir() if cfg.disk_cache else None)
+        return RowInputs(cfg, data, cache, tmp_path, parent=parent)
+
+    return make
+
+
+def spec_of(cfg, name, phase="frozen", parent=None):
+    """The RowSpec of a one-cell row named `name` under cfg (backbone = name without its suffix)."""
+    from transferbench.records import RowSpec
+
+    backbone = None if phase == "scratch" else name.removesuffix("_finetuned").removesuffix("_probe")
+    return RowSpec(name, name, phase, backbone=backbone, parent=parent, seed=cfg.seed, input_size=cfg.input_size)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import spec_of
 
 from transferbench.backbones import BACKBONES
 from transferbench.cli import main
@@ -23,13 +24,18 @@ def _model(name, size=32):
     return spec, *build_transfer_model(spec, base, raw_shape=(28, 28, 1), num_classes=10)
 
 
-def test_assembled_model_predicts_like_the_head_on_cached_features(context, tmp_path, tiny_splits):
+def test_assembled_model_predicts_like_the_head_on_cached_features(row_inputs, tmp_path, tiny_splits):
     cfg = RunConfig(
-        models=["vgg16"], fine_tune=["none"], weights="random", epochs=2, batch_size=32, disk_cache=False, recipe="seed"
+        models=["vgg16"],
+        fine_tune=["none"],
+        weights="random",
+        epochs=2,
+        batch_size=32,
+        disk_cache=False,
+        recipe="course",
     )
-    ctx = context(cfg)
-    row = run_row({"name": "vgg16", "backbone": "vgg16", "phase": "frozen"}, cfg, ctx)
-    assert row["status"] == "ok" and row["path"] == "cached" and row["features_from_cache"] is False
+    row = run_row(spec_of(cfg, "vgg16"), row_inputs(cfg))
+    assert row.status == "ok" and row.path == "cached" and row.features_from_cache is False
     saved = np.load(tmp_path / "predictions" / "vgg16.npz")["probabilities"]  # head on cached features
     model = keras.models.load_model(tmp_path / "models" / "vgg16.keras")
     np.testing.assert_allclose(model.predict(tiny_splits.x_test, verbose=0), saved, atol=1e-4)

@@ -115,9 +115,10 @@ def test_saved_model_reproduces_the_saved_predictions(tiny_run, mnist):
 def test_summary_table_is_printed(tiny_run, capsys):
     code, out = tiny_run
     # the fixture ran before capture: print again from the record to check the format
+    from transferbench.results import load_results
     from transferbench.summary import print_summary
 
-    print_summary(json.loads((out / "results.json").read_text()), out)
+    print_summary(load_results(out), out)
     text = capsys.readouterr().out
     assert "best model:" in text and "trainable params per accuracy point" in text
     for name in NAMES:

@@ -99,7 +99,33 @@ def test_feature_pass_batch_keeps_its_pixel_count_unless_set(monkeypatch):
     for setting, size in ((None, 96), (100, 96)):
         cfg = RunConfig(input_size=size, extract_batch_size=setting)
         splits = SimpleNamespace(x_train=None, x_val=None, x_test=None)
-        ctx = SimpleNamespace(index=None, pool=None, splits=splits, cache=SimpleNamespace(get=lambda key, names: None))
+        cache = SimpleNamespace(get=lambda key, names: None)
+        ctx = SimpleNamespace(index={"train": [], "val": []}, pool=None, splits=splits, cache=cache)
         with pytest.raises(RuntimeError):
             rows._features(None, cfg, ctx, "key", None, "label")
     assert seen == [28, 100]
+
+
+def test_the_cli_reference_is_generated_from_the_declarations():
+    from pathlib import Path
+
+    from transferbench.cli import build_parser
+    from transferbench.config import FIELDS, cli_table, flag_of
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert cli_table() in text, "docs/cli.md is stale: regenerate its table with config.cli_table()"
+    run = next(a for a in build_parser()._actions if a.dest == "command").choices["run"]
+    flags = {opt for action in run._actions for opt in action.option_strings} - {"-h", "--help", "--config", "--resume"}
+    assert flags == {flag_of(name) for name in FIELDS}
+
+
+def test_old_spellings_are_read_with_a_notice(capsys):
+    cfg = resolve({}, {"recipe": "seed", "preprocess": "seed"})
+    assert (cfg.recipe, cfg.preprocess) == ("course", "course")
+    assert "recipe 'seed' is now called 'course'" in capsys.readouterr().err
+
+
+def test_seeds_count_expands_from_the_seed_and_lists_stay(tmp_path):
+    assert resolve({}, {"seed": 7, "seeds": 3}).seed_list() == [7, 8, 9]
+    assert resolve({}, {"seeds": [5]}).seed_list() == [5]
+    assert resolve(load_toml(_toml(tmp_path, "seeds = 2\nseed = 1\n"))).seed_list() == [1, 2]

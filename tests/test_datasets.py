@@ -167,6 +167,6 @@ def test_class_names_flow_into_the_report(tmp_path):
     _image_tree(tmp_path / "shapes")
     out = tmp_path / "run"
     argv = ["run", "--dataset", f"folder:{tmp_path / 'shapes'}", "--models", "cnn", "--epochs", "1"]
-    assert main([*argv, "--recipe", "seed", "--val-fraction", "0.25", "--out", str(out)]) == 0
+    assert main([*argv, "--recipe", "course", "--val-fraction", "0.25", "--out", str(out)]) == 0
     report = (out / "report.md").read_text()
     assert "circle" in report and "triangle" in report

@@ -120,6 +120,26 @@ CASES = {
         r"cannot read image .*b/broken\.png",
     ),
     "folder-dataset-missing": (lambda t: ["run", "--dataset", f"folder:{t / 'nope'}"], 2, r"image folder not found"),
+    "folder-dataset-empty-class": (
+        lambda t: ["run", "--dataset", f"folder:{_tree_with_an_empty_class(t)}", "--models", "cnn"],
+        2,
+        r"class folder .*tree/c holds no images",
+    ),
+    "config-is-a-folder": (
+        lambda t: ["run", "--config", str(t)],
+        2,
+        r"--config .* is a folder; give the path of a TOML",
+    ),
+    "input-size-too-large": (
+        lambda t: ["run", "--input-size", "100000"],
+        2,
+        r"input_size must be <= 512, got 100000 \(the largest input transferbench supports is 512 px\)",
+    ),
+    "predict-top-zero": (
+        lambda t: ["predict", "--model", str(_text_file(t, "m.keras")), "--top", "0", str(t / "a.png")],
+        2,
+        r"--top must be at least 1, got 0",
+    ),
     "toml-malformed": (lambda t: ["run", *_toml(t, "epochs = = 3\n")], 2, r"is not valid TOML"),
     "toml-unknown-key": (lambda t: ["run", *_toml(t, "epoch = 3\n")], 2, r"unknown config key 'epoch'.*'epochs'"),
     "toml-wrong-type": (lambda t: ["run", *_toml(t, "epochs = 'ten'\n")], 2, r"'epochs' must be int, got str"),
@@ -170,6 +190,13 @@ def _tree_with_a_broken_image(tmp):
         for i in range(3):
             Image.new("L", (10, 10), 40 * i).save(tmp / "tree" / name / f"{i}.png")
     (tmp / "tree" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
+    return tmp / "tree"
+
+
+def _tree_with_an_empty_class(tmp):
+    _tree_with_a_broken_image(tmp)
+    (tmp / "tree" / "b" / "broken.png").unlink()
+    (tmp / "tree" / "c").mkdir()
     return tmp / "tree"
 
 

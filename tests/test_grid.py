@@ -5,12 +5,14 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from conftest import spec_of
 
 from transferbench import stats
 from transferbench.cli import main
 from transferbench.config import RunConfig, resolve
 from transferbench.errors import UsageError
 from transferbench.probe import fit_probe
+from transferbench.records import RowResult, RunRecord
 from transferbench.splits import budget_indices
 from transferbench.summary import grid_lines
 
@@ -20,15 +22,28 @@ def test_identical_values_give_a_zero_width_interval():
     assert est.mean == pytest.approx(0.9) and est.std == 0 and est.low == pytest.approx(est.high)
 
 
-def test_interval_matches_the_t_distribution():
-    est = stats.estimate([1.0, 2.0, 3.0])  # mean 2, std 1, t(0.975, 2) = 4.3027
-    assert est.std == pytest.approx(1.0)
-    assert est.high - est.mean == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
+def test_intervals_stay_inside_0_and_100_percent():
+    two = stats.estimate([0.999, 1.0], test_size=1000)  # a t-interval of two seeds passed 100%
+    assert 0 <= two.low <= two.mean <= two.high <= 1 and two.method == stats.POOLED_METHOD
+    three = stats.estimate([0.2, 0.99, 1.0])
+    assert 0.2 <= three.low <= three.high <= 1.0 and three.method == stats.SEED_METHOD
     assert stats.estimate([5.0]).low is None
 
 
-def _row(name, budget, seed, accuracy):
-    return {"name": name, "budget": budget, "seed": seed, "status": "ok", "test_accuracy": accuracy}
+def test_wilson_interval_matches_its_formula():
+    low, high = stats.wilson(90, 100)
+    assert low == pytest.approx(0.8256, abs=1e-4) and high == pytest.approx(0.9448, abs=1e-4)
+    assert stats.wilson(100, 100)[1] == 1.0 and stats.wilson(0, 100)[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fewer_than_three_seeds_cannot_tell_significance():
+    assert stats.estimate([0.1, 0.2]).significant is None
+    assert stats.estimate([0.1, 0.12, 0.11]).significant is True
+    assert stats.estimate([-0.1, 0.12, 0.01]).significant is False
+
+
+def _row(name, budget, seed, accuracy, status="ok"):
+    return RowResult(name, name, "frozen", budget=budget, seed=seed, status=status, test_accuracy=accuracy)
 
 
 def test_paired_difference_uses_matching_seeds_only():
@@ -38,9 +53,9 @@ def test_paired_difference_uses_matching_seeds_only():
         _row("a", 100, 3, 0.90),
         _row("cnn", 100, 1, 0.70),
         _row("cnn", 100, 2, 0.71),
-        {"name": "cnn", "budget": 100, "seed": 3, "status": "failed", "test_accuracy": None},
+        _row("cnn", 100, 3, None, status="failed"),
     ]
-    diff = stats.paired_difference(rows, "a", "cnn", 100)
+    diff = stats.paired_difference(stats.groups(rows), "a", "cnn", 100)
     assert diff.n == 2 and diff.mean == pytest.approx(((0.80 - 0.70) + (0.82 - 0.71)) / 2)
 
 
@@ -48,21 +63,39 @@ def test_crossover_is_the_smallest_budget_from_which_every_larger_one_wins():
     rows = []
     for seed, noise in enumerate([0.0, 0.01, -0.01]):
         rows += [_row("cnn", b, seed, acc + noise) for b, acc in ((100, 0.5), (1000, 0.8), ("all", 0.95))]
-        rows += [_row("t", b, seed, acc + noise) for b, acc in ((100, 0.4), (1000, 0.9), ("all", 0.97))]
-    assert stats.crossover(rows, "t", "cnn", [100, 1000, "all"]) == 1000
-    assert stats.crossover(rows, "cnn", "t", [100, 1000, "all"]) is None
+        rows += [_row("t", b, seed, acc + noise * 2) for b, acc in ((100, 0.4), (1000, 0.9), ("all", 0.97))]
+    table = stats.groups(rows)
+    assert stats.crossover(table, "t", "cnn", [100, 1000, "all"]) == 1000
+    assert stats.crossover(table, "cnn", "t", [100, 1000, "all"]) is None
+
+
+def _record(rows, seeds):
+    return RunRecord(
+        config={},
+        dataset={"sizes": {"test": 1000}},
+        recipe="",
+        environment={},
+        rows=rows,
+        grid={"seeds": seeds, "budgets": [100, 1000, "all"], "input_sizes": [32]},
+    )
 
 
 def test_crossover_line_reads_naturally_for_every_budget_kind():
     rows = []
     for seed, noise in enumerate([0.0, 0.01, -0.01]):
         rows += [_row("cnn", b, seed, acc + noise) for b, acc in ((100, 0.5), (1000, 0.9), ("all", 0.95))]
-        rows += [_row("t", b, seed, acc + noise) for b, acc in ((100, 0.4), (1000, 0.8), ("all", 0.97))]
-        rows += [_row("u", b, seed, acc + noise) for b, acc in ((100, 0.6), (1000, 0.95), ("all", 0.99))]
-    record = {"grid": {"seeds": [0, 1, 2], "budgets": [100, 1000, "all"]}, "rows": rows}
+        rows += [_row("t", b, seed, acc + noise * 2) for b, acc in ((100, 0.4), (1000, 0.8), ("all", 0.97))]
+        rows += [_row("u", b, seed, acc + noise * 2) for b, acc in ((100, 0.6), (1000, 0.95), ("all", 0.99))]
+    record = _record(rows, [0, 1, 2])
+    record.statistics = stats.grid_statistics(record)
     lines = grid_lines(record)
-    assert "crossover: t beats cnn significantly with all labelled images" in lines
-    assert "crossover: u beats cnn significantly from 100 labelled images on" in lines
+    assert "crossover: t 32px beats cnn significantly with all labelled images" in lines
+    assert "crossover: u 32px beats cnn significantly from 100 labelled images on" in lines
+    two = _record([r for r in rows if r.seed < 2], [0, 1])
+    two.statistics = stats.grid_statistics(two)
+    assert not two.statistics["can_tell_significance"]
+    assert all(cell["significant"] is None for cell in two.statistics["cells"])
+    assert "crossover: t 32px vs cnn: needs --seeds 3 or more" in grid_lines(two)
 
 
 def test_budgets_give_exact_stratified_counts():
@@ -122,7 +155,7 @@ def grid_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("grid") / "run"
     argv = ["run", "--weights", "random", "--models", "mobilenetv2,mobilenetv2_probe,cnn", "--fine-tune", "none"]
     argv += ["--train-limit", "400", "--test-limit", "100", "--epochs", "1", "--seeds", "2"]
-    argv += ["--label-budgets", "60,all", "--recipe", "seed", "--out", str(out)]
+    argv += ["--label-budgets", "60,all", "--recipe", "course", "--out", str(out)]
     return main(argv), out
 
 
@@ -131,6 +164,8 @@ def test_grid_runs_every_cell_and_reports_the_curve(grid_run, capsys):
     assert code == 0
     record = json.loads((out / "results.json").read_text())
     ids = [row["id"] for row in record["rows"]]
+    assert {cell["model"] for cell in record["statistics"]["cells"]} == {"mobilenetv2", "mobilenetv2_probe", "cnn"}
+    assert (out / "grid.csv").read_text().startswith("model,input_size,budget,n,mean,")
     assert len(ids) == 12 and len(set(ids)) == 12
     assert {(row["budget"], row["seed"]) for row in record["rows"]} == {(60, 42), (60, 43), ("all", 42), ("all", 43)}
     small = [row for row in record["rows"] if row["budget"] == 60]
@@ -165,26 +200,24 @@ def test_config_records_the_grid(grid_run):
     assert RunConfig(**{k: v for k, v in record["config"].items()}).validate().seed_list() == [42, 43]
 
 
-def test_fair_recipe_tries_each_head_learning_rate_and_keeps_the_best(context):
+def test_fair_recipe_tries_each_head_learning_rate_and_keeps_the_best(row_inputs):
     from transferbench.experiment import run_row
     from transferbench.recipes import HEAD_LRS
 
     cfg = RunConfig(models=["mobilenetv2"], fine_tune=["none"], weights="random", recipe="fair", disk_cache=False)
-    row = run_row({"name": "mobilenetv2", "backbone": "mobilenetv2", "phase": "frozen"}, cfg, context(cfg))
+    row = run_row(spec_of(cfg, "mobilenetv2"), row_inputs(cfg)).to_dict()
     assert row["status"] == "ok", row["reason"]
     assert set(row["lr_grid"]) == {f"{lr:g}" for lr in HEAD_LRS}
     assert row["learning_rate"] == float(min(row["lr_grid"], key=row["lr_grid"].get))
     assert min(row["history"]["val_loss"]) == pytest.approx(min(row["lr_grid"].values()))
-    seed_cfg = RunConfig(models=["mobilenetv2"], fine_tune=["none"], weights="random", recipe="seed", epochs=2)
-    seed_row = run_row(
-        {"name": "mobilenetv2", "backbone": "mobilenetv2", "phase": "frozen"}, seed_cfg, context(seed_cfg)
-    )
+    seed_cfg = RunConfig(models=["mobilenetv2"], fine_tune=["none"], weights="random", recipe="course", epochs=2)
+    seed_row = run_row(spec_of(seed_cfg, "mobilenetv2"), row_inputs(seed_cfg)).to_dict()
     assert seed_row["learning_rate"] == 1e-4 and seed_row["lr_grid"] is None and seed_row["epochs_run"] <= 2
 
 
 def test_resolution_study_runs_each_input_size(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["run", "--weights", "random", "--models", "mobilenetv2,cnn", "--fine-tune", "none", "--recipe", "seed"]
+    argv = ["run", "--weights", "random", "--models", "mobilenetv2,cnn", "--fine-tune", "none", "--recipe", "course"]
     argv += [
         "--train-limit",
         "200",

@@ -16,7 +16,7 @@ from transferbench.config import RunConfig
 from transferbench.experiment import run_experiment
 
 TINY = ["--weights", "random", "--train-limit", "300", "--test-limit", "100", "--epochs", "3", "--no-report"]
-TINY += ["--recipe", "seed"]
+TINY += ["--recipe", "course"]
 TIMES = {"train_seconds", "evaluate_seconds", "feature_seconds", "features_from_cache"}  # wall clock, cache hits
 
 
@@ -44,8 +44,8 @@ def _wait_for(proc, *markers):
 
 def _rows_without_times(run_dir):
     """The rows of a run, minus wall-clock fields."""
-    rows = results.load_results(run_dir)["rows"]
-    return [{k: v for k, v in row.items() if k not in TIMES} for row in rows]
+    rows = results.load_results(run_dir).rows
+    return [{k: v for k, v in row.to_dict().items() if k not in TIMES} for row in rows]
 
 
 def _predictions(run_dir, name):
@@ -69,7 +69,7 @@ def test_sigkill_mid_row_then_resume_gives_the_uninterrupted_rows(uninterrupted,
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     record = results.load_results(out)
-    assert [row["name"] for row in record["rows"]] == ["mobilenetv2"] and not record["finished"]
+    assert [row.name for row in record.rows] == ["mobilenetv2"] and not record.finished
     assert not list(out.rglob(".*.tmp")) and not (out / "models" / "cnn.keras").exists()
 
     assert main(["run", "--resume", str(out), "--no-report"]) == 0
@@ -89,7 +89,7 @@ def test_sigint_saves_finished_rows_and_says_how_to_resume(tmp_path):
     assert proc.returncode == 130
     assert f"transferbench run --resume {out}" in err and "Traceback" not in err
     record = results.load_results(out)
-    assert [row["status"] for row in record["rows"]] == ["ok"] and not record["finished"]
+    assert [row.status for row in record.rows] == ["ok"] and not record.finished
 
 
 def test_resume_refuses_other_settings_and_non_runs(tmp_path, capsys):
@@ -112,10 +112,10 @@ def test_a_row_that_raises_is_failed_and_the_others_go_on(tmp_path, capsys, monk
     assert code == 4
     err = capsys.readouterr().err
     assert "row mobilenetv2 failed: MemoryError: could not allocate 4.0 GiB" in err and "Traceback" not in err
-    failed, ok = results.load_results(out)["rows"]
-    assert failed["status"] == "failed" and "MemoryError" in failed["reason"] and failed["test_accuracy"] is None
+    failed, ok = results.load_results(out).rows
+    assert failed.status == "failed" and "MemoryError" in failed.reason and failed.test_accuracy is None
     assert "MemoryError" in (out / "logs" / "mobilenetv2.traceback.txt").read_text()
-    assert ok["status"] == "ok" and (out / "models" / "cnn.keras").is_file()
+    assert ok.status == "ok" and (out / "models" / "cnn.keras").is_file()
 
 
 def test_disk_full_while_writing_a_row_keeps_the_finished_rows(tmp_path, capsys, monkeypatch):
@@ -138,7 +138,7 @@ def test_disk_full_while_writing_a_row_keeps_the_finished_rows(tmp_path, capsys,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No space left on device" in err[0] and "--resume" in err[0]
     record = results.load_results(out)
-    assert [row["name"] for row in record["rows"]] == ["cnn"] and record["rows"][0]["status"] == "ok"
+    assert [row.name for row in record.rows] == ["cnn"] and record.rows[0].status == "ok"
     assert (
         not (out / "models" / "mobilenetv2.keras").exists() and not (out / "predictions" / "mobilenetv2.npz").exists()
     )
@@ -174,8 +174,9 @@ def test_two_runs_with_the_same_seed_are_identical(tmp_path, monkeypatch):
     )
     first = run_experiment(cfg, tmp_path / "a")
     second = run_experiment(cfg, tmp_path / "b")
-    assert [row["status"] for row in first["rows"]] == ["ok"] * 3
-    for a, b in zip(first["rows"], second["rows"], strict=True):
+    assert [row.status for row in first.rows] == ["ok"] * 3
+    for a, b in zip(first.rows, second.rows, strict=True):
+        a, b = a.to_dict(), b.to_dict()
         assert {k: v for k, v in a.items() if k not in TIMES} == {k: v for k, v in b.items() if k not in TIMES}
         np.testing.assert_array_equal(_predictions(tmp_path / "a", a["name"]), _predictions(tmp_path / "b", b["name"]))
 

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from conftest import spec_of
 
 from transferbench.backbones import BACKBONES, keras_models_dir
 from transferbench.config import RunConfig
@@ -34,16 +35,16 @@ def test_weights_file_for_another_architecture_fails_clearly(tmp_path):
         build_base(spec, 32, choose_weights(spec, "imagenet", {"mobilenetv2": str(path)}))
 
 
-def test_imagenet_offline_gives_a_skipped_row_with_the_reason(tmp_path, context, monkeypatch):
+def test_imagenet_offline_gives_a_skipped_row_with_the_reason(tmp_path, row_inputs, monkeypatch):
     spec = BACKBONES["mobilenetv2"]
     if (keras_models_dir() / spec.weights_file_for(32)).exists():
         pytest.skip("ImageNet weights are cached on this machine, so nothing is missing")
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(var, "http://127.0.0.1:9")  # no network even where there is some
     cfg = RunConfig(models=["mobilenetv2"], weights="imagenet", epochs=1)
-    row = run_row({"name": "mobilenetv2", "backbone": "mobilenetv2", "phase": "frozen"}, cfg, context(cfg))
-    assert row["status"] == "skipped"
-    assert spec.weights_file_for(32) in row["reason"] and str(keras_models_dir()) in row["reason"]
-    assert "--weights-file mobilenetv2=PATH" in row["reason"] and "--weights random" in row["reason"]
-    assert row["test_accuracy"] is None and row["weights"] != "random"
+    row = run_row(spec_of(cfg, "mobilenetv2"), row_inputs(cfg))
+    assert row.status == "skipped"
+    assert spec.weights_file_for(32) in row.reason and str(keras_models_dir()) in row.reason
+    assert "--weights-file mobilenetv2=PATH" in row.reason and "--weights random" in row.reason
+    assert row.test_accuracy is None and row.weights != "random"
     assert not (tmp_path / "models").exists()

@@ -187,7 +187,10 @@ def parse_value(name, value):
         return None
     if kind == "seeds":
         parts = _items(value)
-        numbers = [_whole(p, "seeds") for p in parts]
+        try:
+            numbers = [_whole(p, "seeds") for p in parts]
+        except UsageError:
+            raise UsageError(f"seeds must be a count like 3 or a list like 1,7,42, got {value!r}") from None
         if isinstance(value, (int, str)) and len(numbers) == 1:
             return numbers[0]  # a count, expanded from `seed` once every setting is known
         return numbers
@@ -347,7 +350,3 @@ def cli_table():
             allowed = ""
         lines.append(f"| `{flag_of(name)}` | `{name}` | `{shown_default(name)}` | {allowed} | {meta['help']} |")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(cli_table())

@@ -118,6 +118,14 @@ def read_image_folder(root, test_fraction=0.2, seed=0):
     names = sorted({c for part in parts.values() for c in part})
     if len(names) < 2:
         raise DataError(f"{root} needs one subfolder per class (at least 2) with images in them")
+    for part, classes in parts.items():
+        empty = [c for c, fs in classes.items() if not fs]
+        if empty:
+            where = root if part == "all" else root / part
+            raise DataError(
+                f"class folder {where / empty[0]} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                "add images to it or remove it"
+            )
     digest = hashlib.sha256()
     files = {part: [(f, names.index(c)) for c, fs in classes.items() for f in fs] for part, classes in parts.items()}
     for part in files.values():

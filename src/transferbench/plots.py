@@ -52,7 +52,9 @@ def training_curves(rows, path, t, columns=4):
             ax.set_xlabel(t("epoch"))
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
             ax.grid(alpha=0.3)
-        bottom.set_yscale("log")
+        losses = [v for key in ("loss", "val_loss") for v in row.history[key] if v > 0]
+        if losses and max(losses) / min(losses) > 10:  # log only where one curve would flatten the other
+            bottom.set_yscale("log")
         top.set_title(row.name + (f"  ({t('phase_boundary')} ┊)" if parent else ""), fontsize=10)
         top.legend(fontsize=8)
     return _save(fig, path)
