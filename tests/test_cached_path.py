@@ -24,6 +24,7 @@ def _model(name, size=32):
     return spec, *build_transfer_model(spec, base, raw_shape=(28, 28, 1), num_classes=10)
 
 
+@pytest.mark.slow
 def test_assembled_model_predicts_like_the_head_on_cached_features(row_inputs, tmp_path, tiny_splits):
     cfg = RunConfig(
         models=["vgg16"],
@@ -46,6 +47,7 @@ def _outputs(model, x):
     return keras.ops.convert_to_numpy(model(x, training=False))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BACKBONES))
 def test_top_model_on_cut_activations_equals_the_full_model(name, tiny_splits):
     spec, model, head = _model(name)
@@ -129,6 +131,7 @@ def test_corrupt_cache_entry_is_detected_and_never_used(tmp_path, capsys):
     assert FeatureCache(tmp_path).get("k2", ["pooled_train", "cut_train"]) is None  # lacks what is needed
 
 
+@pytest.mark.slow
 def test_second_identical_run_skips_extraction_and_cache_cli(tmp_path, capsys):
     argv = [
         "run",

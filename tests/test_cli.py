@@ -61,6 +61,7 @@ def _run_default_tiny(out):
     )
 
 
+@pytest.mark.slow
 def test_end_to_end_writes_every_file_with_the_schema(tiny_run):
     code, out = tiny_run
     assert code == 0
@@ -100,6 +101,7 @@ def test_end_to_end_writes_every_file_with_the_schema(tiny_run):
     assert not list(out.rglob(".*.tmp")) and not [p for p in out.rglob(".*") if p.is_file()]
 
 
+@pytest.mark.slow
 def test_saved_model_reproduces_the_saved_predictions(tiny_run, mnist):
     _, out = tiny_run
     from transferbench.splits import make_splits
@@ -112,6 +114,7 @@ def test_saved_model_reproduces_the_saved_predictions(tiny_run, mnist):
         np.testing.assert_allclose(model.predict(splits.x_test, verbose=0), saved["probabilities"], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_summary_table_is_printed(tiny_run, capsys):
     code, out = tiny_run
     # the fixture ran before capture: print again from the record to check the format
@@ -125,6 +128,7 @@ def test_summary_table_is_printed(tiny_run, capsys):
         assert name in text
 
 
+@pytest.mark.slow
 def test_non_empty_out_is_refused_and_left_alone(tiny_run, capsys):
     _, out = tiny_run
     before = (out / "results.json").read_bytes()

@@ -163,6 +163,7 @@ def test_image_folder_with_a_given_split(tmp_path):
     assert len(dataset.y_train) == 24 and len(dataset.y_test) == 24
 
 
+@pytest.mark.slow
 def test_class_names_flow_into_the_report(tmp_path):
     _image_tree(tmp_path / "shapes")
     out = tmp_path / "run"

@@ -10,6 +10,8 @@ from transferbench.experiment import run_row
 from transferbench.modeling import find_base
 from transferbench.records import RowResult
 
+pytestmark = pytest.mark.slow  # trains real rows or runs the CLI end to end
+
 
 def _head_weights(model):
     return [keras.ops.convert_to_numpy(w) for w in model.get_layer("head").weights]

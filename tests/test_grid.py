@@ -159,6 +159,7 @@ def grid_run(tmp_path_factory):
     return main(argv), out
 
 
+@pytest.mark.slow
 def test_grid_runs_every_cell_and_reports_the_curve(grid_run, capsys):
     code, out = grid_run
     assert code == 0
@@ -179,6 +180,7 @@ def test_grid_runs_every_cell_and_reports_the_curve(grid_run, capsys):
     assert "vs cnn (paired, points)" in report and "crossover" in report
 
 
+@pytest.mark.slow
 def test_probe_model_predicts_like_its_recorded_predictions(grid_run):
     import keras
 
@@ -193,6 +195,7 @@ def test_probe_model_predicts_like_its_recorded_predictions(grid_run):
     np.testing.assert_allclose(model.predict(images, verbose=0), saved, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_config_records_the_grid(grid_run):
     _, out = grid_run
     record = json.loads((out / "results.json").read_text())
@@ -200,6 +203,7 @@ def test_config_records_the_grid(grid_run):
     assert RunConfig(**{k: v for k, v in record["config"].items()}).validate().seed_list() == [42, 43]
 
 
+@pytest.mark.slow
 def test_fair_recipe_tries_each_head_learning_rate_and_keeps_the_best(row_inputs):
     from transferbench.experiment import run_row
     from transferbench.recipes import HEAD_LRS
@@ -215,6 +219,7 @@ def test_fair_recipe_tries_each_head_learning_rate_and_keeps_the_best(row_inputs
     assert seed_row["learning_rate"] == 1e-4 and seed_row["lr_grid"] is None and seed_row["epochs_run"] <= 2
 
 
+@pytest.mark.slow
 def test_resolution_study_runs_each_input_size(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["run", "--weights", "random", "--models", "mobilenetv2,cnn", "--fine-tune", "none", "--recipe", "course"]

@@ -28,6 +28,7 @@ def _model(spec, size=32, raw_shape=(28, 28, 1)):
     return build_transfer_model(spec, base, raw_shape=raw_shape, num_classes=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "spec, size",
     [(spec, 32) for spec in SPECS] + [(BACKBONES[name], 48) for name in ("vgg16", "resnet50", "mobilenetv2")],
@@ -50,6 +51,7 @@ def test_frozen_model_trains_only_the_head(spec):
     assert not any(w.trainable for w in find_base(model).weights)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_unfreezing_trains_exactly_the_layers_after_the_cut(spec):
     model, _ = _model(spec)
@@ -78,6 +80,7 @@ def _eager_training_step(model, x, y):
     model.optimizer.apply(grads, model.trainable_weights)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "spec", [s for s in SPECS if s.name not in ("vgg16", "convnexttiny")], ids=lambda s: s.name
 )  # no BatchNormalization in VGG16; ConvNeXt uses LayerNorm

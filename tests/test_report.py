@@ -8,6 +8,8 @@ from PIL import Image
 
 from transferbench.cli import main
 
+pytestmark = pytest.mark.slow  # trains real rows or runs the CLI end to end
+
 FIGURES = ["training_curves.png", "test_accuracy.png", "feature_maps.png", "examples.png"]
 
 

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # trains real rows or runs the CLI end to end
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

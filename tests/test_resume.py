@@ -15,6 +15,8 @@ from transferbench.cli import main
 from transferbench.config import RunConfig
 from transferbench.experiment import run_experiment
 
+pytestmark = pytest.mark.slow  # trains real rows or runs the CLI end to end
+
 TINY = ["--weights", "random", "--train-limit", "300", "--test-limit", "100", "--epochs", "3", "--no-report"]
 TINY += ["--recipe", "course"]
 TIMES = {"train_seconds", "evaluate_seconds", "feature_seconds", "features_from_cache"}  # wall clock, cache hits
@@ -74,7 +76,7 @@ def test_sigkill_mid_row_then_resume_gives_the_uninterrupted_rows(uninterrupted,
 
     assert main(["run", "--resume", str(out), "--no-report"]) == 0
     resumed = results.load_results(out)
-    assert resumed["finished"]
+    assert resumed.finished
     assert _rows_without_times(out) == _rows_without_times(uninterrupted)
     for name in ("mobilenetv2", "cnn"):
         np.testing.assert_array_equal(_predictions(out, name), _predictions(uninterrupted, name))

@@ -15,22 +15,28 @@ def interactive():
 
 class GridProgress:
     """Rows done / left and time left over a run's grid, as a tqdm meter line when each row starts (a static
-    line, so it never fights the epoch bars of the row below it)."""
+    line, so it never fights the epoch bars of the row below it). Kept rows of a resumed run cost nothing, so
+    the time left is estimated from the rows that ran."""
+
+    BAR = "{bar:20} {n}/{total} rows done, {elapsed} elapsed, about {remaining} left"
 
     def __init__(self):
-        self.total, self.index, self.ran, self.start_time = 0, 0, 0, None
+        self.total, self.index, self.kept, self.start_time = 0, 0, 0, None
 
     def begin(self, total):
         """The grid has `total` rows."""
         self.total, self.start_time = total, time.perf_counter()
 
     def start(self, spec, *, kept=False):
-        """Announce a row (kept: already ok in the run being resumed, so it costs nothing)."""
+        """Announce a row (kept: already ok in the run being resumed)."""
         elapsed = time.perf_counter() - self.start_time
-        meter = tqdm.format_meter(self.index, self.total, elapsed, unit="row", ncols=100 if interactive() else 0)
+        meter = tqdm.format_meter(
+            self.index, self.total, elapsed, initial=self.kept, bar_format=self.BAR, ascii=not interactive()
+        )
         self.index += 1
+        self.kept += kept
         note = "already ok, kept" if kept else spec.phase
-        print(f"\n[{self.index}/{self.total}] {spec.id} ({note})    {meter}", flush=True)
+        print(f"\n[{self.index}/{self.total}] {spec.id} ({note})   {meter}", flush=True)
 
     def finish(self, result):
         """A row finished (its status is in result)."""

@@ -75,9 +75,8 @@ def grid_lines(record):
             )
         else:
             lines.append(f"crossover: none for {item['model']}: it does not beat {item['baseline']} significantly")
-    lines.append(
-        f"intervals: {statistics['methods']['seeds >= 3'] if statistics['can_tell_significance'] else statistics['methods']['seeds < 3']}"
-    )
+    methods = statistics["methods"]
+    lines.append(f"intervals: {methods['seeds >= 3' if statistics['can_tell_significance'] else 'seeds < 3']}")
     return lines
 
 
