@@ -164,9 +164,14 @@ def test_unknown_flag_suggests_and_has_no_traceback():
 
 def test_list_shows_backbones_and_datasets(capsys):
     assert main(["list"]) == 0
-    text = capsys.readouterr().out
-    for name in ("vgg16", "resnet50", "mobilenetv2", "cnn", "mnist"):
-        assert name in text
+    from transferbench import list_backbones, list_datasets, list_scratch_models
+
+    entries = [
+        line.split()[0] for line in capsys.readouterr().out.splitlines() if line.startswith("  ") and line.strip()
+    ]
+    entries = [name for name in entries if name != "ImageNet"]  # a backbone's second line
+    expected = [spec.name for listing in (list_backbones, list_scratch_models, list_datasets) for spec in listing()]
+    assert entries == expected and {"vgg16", "resnet50", "mobilenetv2", "cnn", "cnn_modern", "mnist"} <= set(entries)
 
 
 def test_list_into_a_closed_pipe_stops_quietly():

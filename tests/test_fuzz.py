@@ -13,7 +13,7 @@ from PIL import Image
 from transferbench.cli import _flag_settings, build_parser
 from transferbench.config import FIELDS, RunConfig, from_record, load_toml, resolve
 from transferbench.errors import UsageError
-from transferbench.predict import ImageError, load_image
+from transferbench.image_input import ImageError, load_image
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

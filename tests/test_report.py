@@ -129,7 +129,9 @@ def test_predict_images_of_every_kind(run_dir, tmp_path, capsys, mnist):
     assert code == 2
     for name in ("dark.png", "light.png", "colour.jpg", "tiny.png"):
         top = results[name]["top"]
-        assert len(top) == 3 and abs(sum(c["probability"] for c in top)) <= 1.0 + 1e-6
+        probabilities = [c["probability"] for c in top]
+        assert len({c["class"] for c in top}) == 3 and probabilities == sorted(probabilities, reverse=True)
+        assert probabilities[0] >= 0.1 - 1e-6 and 0 <= probabilities[-1] and sum(probabilities) <= 1 + 1e-6
     assert results["dark.png"]["top"][0]["class"] == results["light.png"]["top"][0]["class"]  # inverted alike
     assert "not a readable image" in results["text.png"]["error"]
     assert "empty" in results["empty.png"]["error"] and "not found" in results["missing.png"]["error"]

@@ -76,7 +76,7 @@ def run(config=None, out=None, resume=None, *, progress=None):
 
 def report(run_dir, lang="en", *, feature_model="vgg16", seed=0):
     """Write figures/, report.md and report.html for a run folder; return the report.html path."""
-    from .report import build_report
+    from .reporting import build_report
 
     return build_report(run_dir, lang=lang, feature_model=feature_model, seed=seed)
 
@@ -102,7 +102,7 @@ def predict(model_path, images, *, top=3):
     import keras
 
     from . import layers  # noqa: F401  (registers the custom layers)
-    from .predict import predict_files
+    from .image_input import predict_files
 
     model_path = Path(model_path)
     if not model_path.is_file():

@@ -51,6 +51,7 @@ def training_curves(rows, path, t, columns=4):
             ax.set_ylabel(label)
             ax.set_xlabel(t("epoch"))
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+            ax.ticklabel_format(axis="y", useOffset=False)  # '1e-5+2.3025' reads worse than the values
             ax.grid(alpha=0.3)
         losses = [v for key in ("loss", "val_loss") for v in row.history[key] if v > 0]
         if losses and max(losses) / min(losses) > 10:  # log only where one curve would flatten the other
