@@ -182,31 +182,18 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
         path = plots.confusion(labels, predicted, names, row.name, figures_dir / f"confusion_{row.name}.png", t)
         out.append((t("confusion_title", model=row.name), path, text))
         if row.id == best:
-            picks = np.random.default_rng(seed).choice(len(labels), size=min(12, len(labels)), replace=False)
-            title = t("examples_title", model=row.name)
-            out.append(
-                (
-                    title,
-                    plots.image_grid(
-                        data["images"], labels, probabilities, picks, names, title, figures_dir / "examples.png", t
-                    ),
-                    None,
-                )
-            )
             loss = -np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1))
             wrong = np.flatnonzero(predicted != labels)
-            worst = wrong[np.argsort(-loss[wrong])][:12]
-            if len(worst):
-                title = t("mistakes_title", model=row.name)
-                out.append(
-                    (
-                        title,
-                        plots.image_grid(
-                            data["images"], labels, probabilities, worst, names, title, figures_dir / "mistakes.png", t
-                        ),
-                        None,
-                    )
-                )
+            picks = {
+                "examples": np.random.default_rng(seed).choice(len(labels), size=min(12, len(labels)), replace=False),
+                "mistakes": wrong[np.argsort(-loss[wrong])][:12],
+            }
+            for kind, indices in picks.items():
+                if len(indices):
+                    title = t(f"{kind}_title", model=row.name)
+                    path = figures_dir / f"{kind}.png"
+                    grid = plots.image_grid(data["images"], labels, probabilities, indices, names, title, path, t)
+                    out.append((title, grid, None))
     return out
 
 
