@@ -50,3 +50,23 @@ def mnist():
 def tiny_splits(mnist):
     """A stratified 200-image train / 100-image test subset."""
     return make_splits(mnist, val_fraction=0.2, train_limit=200, test_limit=100, seed=0)
+
+
+@pytest.fixture(scope="session")
+def digit_run(tmp_path_factory):
+    """A run folder with a CNN that reads digits (6,000 MNIST images, 3 epochs) and a frozen backbone row."""
+    import transferbench
+
+    out = tmp_path_factory.mktemp("digits") / "run"
+    config = transferbench.RunConfig(
+        models=["mobilenetv2", "cnn"],
+        fine_tune=["none"],
+        weights="random",
+        train_limit=6000,
+        test_limit=300,
+        epochs=3,
+        recipe="course",
+        disk_cache=False,
+    )
+    transferbench.run(config, out=out)
+    return out

@@ -83,11 +83,13 @@ def report(run_dir, lang="en", *, feature_model="vgg16", seed=0):
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image's answer: the top classes with probabilities, or the reason it could not be read."""
+    """One image's answer: the top classes with probabilities and the image the model saw, or why it could not
+    be read."""
 
     file: str
     top: list | None = None  # [(class name, probability)], most probable first
     error: str | None = None
+    seen: object = None  # the uint8 array fed to the model (after its input convention)
 
     def to_dict(self):
         """JSON form: {'file', 'top': [{'class', 'probability'}]} or {'file', 'error'}."""
@@ -96,44 +98,62 @@ class Prediction:
         return {"file": self.file, "top": [{"class": c, "probability": p} for c, p in self.top]}
 
 
-def predict(model_path, images, *, top=3):
+def predict(model_path, images, *, top=3, normalize=True, convention=None, show=None):
     """Classify image files with a saved model; return one Prediction per file (unreadable files do not stop
-    the others)."""
-    import keras
+    the others).
 
-    from . import layers  # noqa: F401  (registers the custom layers)
+    normalize: apply the model's input convention (for digit datasets, MNIST's: ink cropped, scaled into 20x20,
+    centred by mass); False resizes the whole picture. convention: 'digit' or 'resize', for a model outside its
+    run folder (default: what the run recorded). show: a folder to save the image each model saw."""
     from .image_input import predict_files
 
-    model_path = Path(model_path)
-    if not model_path.is_file():
-        raise UsageError(f"model file not found: {model_path}")
     if top < 1:
         raise UsageError(f"--top must be at least 1, got {top}")
-    try:
-        model = keras.models.load_model(model_path)
-    except Exception as exc:
-        raise UsageError(f"cannot load model {model_path}: {str(exc).splitlines()[0][:200]}") from None
-    names = _class_names(model_path, model.output_shape[-1])
+    model = load_model(model_path)
+    names, recorded = run_facts(model_path, model.output_shape[-1])
+    convention = convention or recorded
+    if convention not in ("digit", "resize"):
+        raise UsageError(f"convention must be 'digit' or 'resize', got {convention!r}")
     return [
         Prediction(
             item["file"],
             [(c["class"], c["probability"]) for c in item["top"]] if "top" in item else None,
             item.get("error"),
+            item.get("seen"),
         )
-        for item in predict_files(model, images, names, k=top)
+        for item in predict_files(model, images, names, k=top, convention=convention, normalize=normalize, show=show)
     ]
 
 
-def _class_names(model_path, count):
-    """Class names recorded in the model's run folder, else 0..count-1."""
+def load_model(model_path):
+    """A saved transferbench model, or a UsageError saying why it cannot be loaded."""
+    import keras
+
+    from . import layers  # noqa: F401  (registers the custom layers)
+
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise UsageError(f"model file not found: {model_path}")
+    try:
+        return keras.models.load_model(model_path)
+    except Exception as exc:
+        raise UsageError(f"cannot load model {model_path}: {str(exc).splitlines()[0][:200]}") from None
+
+
+def run_facts(model_path, count):
+    """(class names, input convention) recorded in the model's run folder; else 0..count-1 and 'resize'."""
     import json
+
+    from .data import DATASETS
 
     results = Path(model_path).resolve().parent.parent / "results.json"
     try:
-        names = json.loads(results.read_text())["dataset"]["class_names"]
-        return names if len(names) == count else [str(i) for i in range(count)]
+        dataset = json.loads(results.read_text())["dataset"]
+        names = dataset["class_names"] if len(dataset["class_names"]) == count else [str(i) for i in range(count)]
+        spec = DATASETS.get(dataset.get("name"))
+        return names, dataset.get("input_convention") or (spec.input_convention if spec else "resize")
     except (OSError, ValueError, KeyError, TypeError):
-        return [str(i) for i in range(count)]
+        return [str(i) for i in range(count)], "resize"
 
 
 def list_backbones():

