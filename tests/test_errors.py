@@ -169,6 +169,12 @@ CASES = {
     "out-not-creatable": (lambda t: ["run", *_out_under_a_file(t)], 2, r"cannot create run folder"),
     "resume-not-a-run": (lambda t: ["run", "--resume", str(t)], 2, r"is not a transferbench run folder"),
     "report-not-a-run": (lambda t: ["report", str(t)], 2, r"is not a transferbench run folder"),
+    "serve-not-a-run": (lambda t: ["serve", str(t)], 2, r"is not a transferbench run folder"),
+    "serve-port-out-of-range": (
+        lambda t: ["serve", str(_fake_run(t)), "--port", "70000"],
+        2,
+        r"--port must be 1..65535",
+    ),
     "predict-model-missing": (
         lambda t: ["predict", "--model", str(t / "m.keras"), str(t / "a.png")],
         2,
@@ -191,6 +197,14 @@ def _tree_with_a_broken_image(tmp):
             Image.new("L", (10, 10), 40 * i).save(tmp / "tree" / name / f"{i}.png")
     (tmp / "tree" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
     return tmp / "tree"
+
+
+def _fake_run(tmp):
+    (tmp / "run").mkdir()
+    (tmp / "run" / "results.json").write_text(
+        '{"schema_version": 2, "rows": [], "config": {}, "dataset": {}, "grid": {}, "recipe": "", "environment": {}}'
+    )
+    return tmp / "run"
 
 
 def _tree_with_an_empty_class(tmp):

@@ -117,13 +117,11 @@ class LoadedModel:
 class ModelBook:
     """Every ok model of a run folder, its class names and input convention."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, record):
         from .api import load_model, run_facts
         from .modeling import conv_layer_names
-        from .results import load_results
 
         self.run_dir = Path(run_dir)
-        record = load_results(run_dir)
         self.models = {}
         for row in record.ok_rows:
             path = self.run_dir / "models" / f"{row.id}.keras"
@@ -267,10 +265,15 @@ def serve(run_dir, host="127.0.0.1", port=8000):
         import uvicorn
     except ImportError:
         raise UsageError("serve needs the [serve] extra: pip install -e '.[serve]' (starlette, uvicorn)") from None
+    from .results import load_results
+
+    record = load_results(run_dir)
     if not 0 < port < 65536:
-        raise UsageError(f"--port must be 1..65535, got {port}")
+        raise UsageError(
+            f"--port must be 1..65535, got {port}"
+        )  # a bad folder is said before the port is tried or a model loaded
     _check_free(host, port)
-    book = ModelBook(run_dir)
+    book = ModelBook(run_dir, record)
     print(f"loaded {len(book.models)} models of {run_dir} ({book.convention} input convention)", flush=True)
     print(f"serving http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
     uvicorn.run(make_app(book, Path(run_dir).name), host=host, port=port, log_level="warning")
