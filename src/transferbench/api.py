@@ -25,9 +25,7 @@ def run(config=None, out=None, resume=None, *, progress=None):
     resume : a run folder to continue with its recorded settings; its ok rows are kept.
     progress : a progress.GridProgress (default: bars on a terminal, plain lines otherwise).
     """
-    from . import interrupts
-    from .experiment import plan_rows, run_experiment
-    from .progress import GridProgress
+    from .experiment import plan_rows
     from .results import load_results
 
     previous = None
@@ -45,7 +43,38 @@ def run(config=None, out=None, resume=None, *, progress=None):
     plan_rows(cfg)  # bad names fail before anything is created
     if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UsageError("--tensorboard needs the tensorboard package: pip install tensorboard")
+    if cfg.cpus_per_row and cfg.executor == "local":
+        from .training import limit_threads
+
+        if not limit_threads(cfg.cpus_per_row):
+            print(
+                f"note: TensorFlow already started in this process; --cpus-per-row {cfg.cpus_per_row} cannot "
+                "change its thread pools here",
+                file=sys.stderr,
+            )
     _verify_weights_files(cfg)
+    connected = False
+    if cfg.executor == "ray":
+        from .distributed import connect
+
+        connected, dashboard = connect(cfg)  # before the run folder: an unreachable cluster writes nothing
+        if dashboard:
+            print(f"Ray dashboard: {dashboard}", flush=True)
+    try:
+        return _run_in_folder(cfg, resume, previous, progress)
+    finally:
+        if connected:
+            from .distributed import disconnect
+
+            disconnect()
+
+
+def _run_in_folder(cfg, resume, previous, progress):
+    """Create (or reuse) the run folder, run the grid into it, write the report."""
+    from . import interrupts
+    from .experiment import run_experiment
+    from .progress import GridProgress
+
     created = resume is None and not Path(cfg.out or "runs/-").exists()
     run_dir = Path(cfg.out) if resume is not None else _prepare_out(cfg)
     try:

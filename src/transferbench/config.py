@@ -83,6 +83,22 @@ class RunConfig:
         metavar="100,1000,all",
     )
     input_sizes: list[int] | None = setting(None, "repeat the grid at each input size", metavar="32,64,96")
+    executor: Literal["local", "ray"] = setting(
+        "local", "where rows run: local (this process) or ray (tasks on a Ray cluster; pip install -e '.[ray]')"
+    )
+    ray_address: str | None = setting(
+        None,
+        "Ray cluster to use with --executor ray: auto, HOST:PORT, or none to start one on this machine",
+        metavar="auto|HOST:PORT",
+    )
+    cpus_per_row: int | None = setting(
+        None,
+        "CPUs each row uses: its task's share of a Ray node, and TensorFlow's thread pools (default: 1 per "
+        "Ray task, every core locally)",
+        minimum=0,
+        exclusive=True,
+        metavar="N",
+    )
     cache: bool = setting(True, "train frozen rows on features computed once (off: the full model every epoch)")
     training_loop: Literal["graph", "keras"] = setting(
         "graph", "graph: many steps per graph call over in-memory arrays; keras: Keras's own fit"

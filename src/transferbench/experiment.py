@@ -296,6 +296,16 @@ def run_experiment(cfg, run_dir, *, progress=None, previous=None):
     cache = FeatureCache(root if cfg.disk_cache else None)
     if progress:
         progress.begin(len(plan.specs))
+    if cfg.executor == "ray":
+        from .distributed import RayGrid
+
+        for spec in plan.specs:
+            if spec.id in kept and progress:
+                progress.start(spec, kept=True)
+        RayGrid(cfg, plan, run_dir, finished, commit).run([s for s in plan.specs if s.id not in kept], progress)
+        record.finished = True
+        results.write_results(run_dir, record)
+        return record
     for spec in plan.specs:
         if progress:
             progress.start(spec, kept=spec.id in kept)

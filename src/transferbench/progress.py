@@ -39,7 +39,25 @@ class GridProgress:
         print(f"\n[{self.index}/{self.total}] {spec.id} ({note})   {meter}", flush=True)
 
     def finish(self, result):
-        """A row finished (its status is in result)."""
+        """A row finished; rows that ran elsewhere (Ray) are announced here, with their node."""
+        if result.node:
+            self.index += 1
+            note = result.status if result.ok else f"{result.status}: {result.reason}"
+            print(f"[{self.index}/{self.total}] {result.id} {note} on {result.node}", flush=True)
+
+    def cluster(self, counts):
+        """Rows done, in flight, and which run on which node (when Ray's state API answers)."""
+        elapsed = time.perf_counter() - self.start_time
+        meter = tqdm.format_meter(
+            counts["done"], self.total, elapsed, initial=self.kept, bar_format=self.BAR, ascii=not interactive()
+        )
+        queued = max(0, counts["in_flight"] - len([n for n, _ in counts["running"] or [] if n.startswith("row")]))
+        line = f"  cluster: {counts['in_flight']} rows in flight"
+        if counts["running"] is not None:
+            line += f" ({queued} queued); running: " + (
+                ", ".join(f"{n} on {node}" for n, node in counts["running"]) or "none"
+            )
+        print(f"{line}   {meter}", flush=True)
 
 
 class Counter:

@@ -81,6 +81,8 @@ class RowResult:
     probe_grid: dict | None = None
     unfrozen_layers: list | None = None
     history: dict | None = None  # loss, accuracy, val_loss, val_accuracy per epoch
+    node: str | None = None  # the Ray node that ran the row (None: this process)
+    attempts: int | None = None  # Ray tasks started for the row (retries after a lost worker or node)
 
     @classmethod
     def of(cls, spec, **values):

@@ -99,6 +99,19 @@ def write_row_files(run_dir, name, labels, probabilities, model):
     )
 
 
+def write_files(run_dir, files):
+    """Write {path relative to run_dir: bytes} as one unit (all or none): a row's files made elsewhere."""
+
+    def writer(data):
+        def write(temp):
+            with open(temp, "wb") as handle:
+                handle.write(data)
+
+        return write
+
+    atomic_write_many([(Path(run_dir) / relative, writer(data)) for relative, data in files.items()])
+
+
 def row_files(run_dir, name):
     """The files an ok row leaves in the run folder."""
     return [Path(run_dir) / "predictions" / f"{name}.npz", Path(run_dir) / "models" / f"{name}.keras"]

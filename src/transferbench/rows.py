@@ -201,6 +201,16 @@ def _features(model, cfg, ctx, key, cut_after, label):
     return entry, seconds, hit
 
 
+def extract_for(row, cfg, ctx):
+    """Compute (or read) the cached features every row of this backbone x size x weights uses, as its frozen row
+    would: (key, entry, seconds). A distributed executor runs this once per cluster and shares the entry."""
+    spec, model, _, choice = _frozen_model(row, cfg, ctx)
+    cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
+    key = _frozen_key(spec, cfg, ctx, choice, model)
+    _, seconds, _ = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})")
+    return key, ctx.cache.memory[key], seconds
+
+
 def _frozen_key(spec, cfg, ctx, choice, model):
     """Cache key of a frozen backbone's features: everything that changes them."""
     return feature_key(

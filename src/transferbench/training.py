@@ -11,6 +11,19 @@ from .modeling import find_base, unfreeze_after_cut
 from .small_conv import with_fast_convs
 
 
+def limit_threads(cpus):
+    """Size TensorFlow's thread pools to `cpus` (intra-op) and 1 (inter-op); False when TensorFlow has already
+    started in this process (its pools are fixed then)."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cpus)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        return True
+    except RuntimeError:
+        return tf.config.threading.get_intra_op_parallelism_threads() == cpus
+
+
 def compile_model(model, learning_rate, steps_per_execution=1):
     """Adam + sparse categorical cross-entropy on integer labels, accuracy metric.
 
