@@ -37,6 +37,8 @@ def connect(cfg):
         return False, None
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     where = cfg.ray_address or "a new local Ray"
+    if cfg.ray_address and cfg.ray_address != "auto":
+        _probe(cfg.ray_address)  # ray.init waits for minutes on an address where nothing listens
     try:
         context = ray.init(address=cfg.ray_address, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
@@ -46,6 +48,23 @@ def connect(cfg):
         ) from None
     url = getattr(context, "dashboard_url", None)
     return True, (url if not url or url.startswith("http") else f"http://{url}")
+
+
+def _probe(address, timeout=5.0):
+    """UsageError unless something accepts a TCP connection at HOST:PORT (a Ray head's GCS port)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--ray-address must be auto or HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; start one with `ray start --head` "
+            "or check --ray-address"
+        ) from None
 
 
 def disconnect():
@@ -103,6 +122,7 @@ def row_task(spec, config, features, parent, parent_model, cpus, *data):
     from .experiment import run_row
     from .feature_cache import FeatureCache
 
+    start = time.perf_counter()
     _set_threads(cpus)
     cache = FeatureCache(None)
     if features is not None:
@@ -121,6 +141,7 @@ def row_task(spec, config, features, parent, parent_model, cpus, *data):
             for path in Path(scratch).rglob("*")
             if path.is_file() and str(path.relative_to(scratch)) not in skip
         }
+    result.task_seconds = time.perf_counter() - start
     return result.to_dict(), files, _node()
 
 

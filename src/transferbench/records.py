@@ -82,7 +82,7 @@ class RowResult:
     unfrozen_layers: list | None = None
     history: dict | None = None  # loss, accuracy, val_loss, val_accuracy per epoch
     node: str | None = None  # the Ray node that ran the row (None: this process)
-    attempts: int | None = None  # Ray tasks started for the row (retries after a lost worker or node)
+    task_seconds: float | None = None  # wall time of the row's Ray task in its worker (loading, saving included)
 
     @classmethod
     def of(cls, spec, **values):
