@@ -28,6 +28,10 @@ def main():
     if "--weights" not in passthrough:
         passthrough += ["--weights", "random"]
     command = [sys.executable, "-m", "transferbench.cli", "run", *passthrough, "--no-report", "--out", str(out)]
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_handwriting import cpu_model
+
+    print(f"CPU: {cpu_model()}")
     print("running:", " ".join(command[2:]), flush=True)
     start = time.perf_counter()
     log = out.parent / "bench_memory.log"
@@ -47,7 +51,7 @@ def main():
         extract = row.get("feature_seconds") or 0.0
         print(
             f"  {row['name']:<18} {row['status']:<7} acc {acc:>7}  train {row['train_seconds'] or 0:7.1f} s  "
-            f"features {extract:6.1f} s"
+            f"features {extract:6.1f} s  engine {row.get('engine') or '-'}"
         )
     print(f"wall time: {wall:.0f} s ({wall / 60:.1f} min)")
     print(f"peak memory: {peak_gib:.2f} GiB")

@@ -22,6 +22,8 @@ class BackboneSpec:
     cut_after : last layer kept frozen when fine-tuning; every layer after it trains.
     weights_file : ImageNet no-top file name in the Keras cache ({rows} = input rows Keras picks).
     params : parameters of the no-top base (the same at every input size; checked by a test).
+    openvino_faster : the input size from which OpenVINO's frozen pass measured faster than TensorFlow's here
+        (benchmarks/bench_engines.py); None: never. `--engine auto` follows it.
     """
 
     name: str
@@ -32,6 +34,7 @@ class BackboneSpec:
     cut_after: str
     weights_file: str
     params: int = 0
+    openvino_faster: int | None = None
 
     def weights_file_for(self, input_size):
         """The ImageNet file name Keras looks for at this input size."""
@@ -63,6 +66,7 @@ BACKBONES = {
             cut_after="conv4_block6_out",  # stage conv5 trains; one tensor crosses the cut
             weights_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
             params=23_587_712,
+            openvino_faster=32,  # bench_engines: faster at 32 and 96 px
         ),
         BackboneSpec(
             name="mobilenetv2",
@@ -73,6 +77,7 @@ BACKBONES = {
             cut_after="block_12_add",  # blocks 13-16 and Conv_1 train; one tensor crosses the cut
             weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5",
             params=2_257_984,
+            openvino_faster=32,  # bench_engines: faster at 32 and 96 px
         ),
         BackboneSpec(
             name="efficientnetb0",
@@ -93,6 +98,7 @@ BACKBONES = {
             cut_after="pool4_pool",  # dense block 5 and the final BN train
             weights_file="densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
             params=7_037_504,
+            openvino_faster=32,  # bench_engines: faster at 32 and 96 px
         ),
         BackboneSpec(
             name="resnet50v2",
@@ -103,6 +109,7 @@ BACKBONES = {
             cut_after="conv4_block6_out",  # stage conv5 and post_bn train
             weights_file="resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
             params=23_564_800,
+            openvino_faster=32,  # bench_engines: faster at 32 and 96 px
         ),
         BackboneSpec(
             name="mobilenetv3small",
@@ -113,6 +120,7 @@ BACKBONES = {
             cut_after="expanded_conv_7_add",  # blocks 8-10 and the last conv train
             weights_file="weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
             params=939_120,
+            openvino_faster=32,  # bench_engines: faster at 32 and 96 px
         ),
         BackboneSpec(
             name="convnexttiny",
@@ -123,6 +131,7 @@ BACKBONES = {
             cut_after="convnext_tiny_downsampling_block_2",  # stage 3 and the final LayerNorm train
             weights_file="convnext_tiny_notop.h5",
             params=27_820_128,
+            openvino_faster=32,  # bench_engines: faster at 32 and 96 px
         ),
     )
 }

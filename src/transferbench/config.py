@@ -103,6 +103,11 @@ class RunConfig:
     training_loop: Literal["graph", "keras"] = setting(
         "graph", "graph: many steps per graph call over in-memory arrays; keras: Keras's own fit"
     )
+    engine: Literal["auto", "tf", "openvino"] = setting(
+        "auto",
+        "engine of frozen forward passes: tf, openvino (checked against tf on a sample, falls back when "
+        "it differs), auto: openvino where it measured faster and is installed (pip install -e '.[openvino]')",
+    )
     disk_cache: bool = setting(True, "keep computed features on disk across runs (under cache_dir/features)")
     extract_batch_size: int | None = setting(
         None,

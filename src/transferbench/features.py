@@ -6,7 +6,6 @@ BatchNormalization layer frozen (inference mode). `check_cacheable` enforces bot
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from . import interrupts
 from .layers import Preprocess, ToRGB
@@ -36,26 +35,30 @@ def check_cacheable(model, cut_after=None):
             raise ValueError(f"BatchNormalization layer {layer.name} is not in inference mode")
 
 
-def extractor_for(model, cut_after=None):
+def extractor_for(model, cut_after=None, fast_convs=True):
     """A model from raw images to [pooled features] or [cut activations, pooled features], sharing weights;
-    tiny-map 3x3 convolutions run as exact matrix products (small_conv.py)."""
+    tiny-map 3x3 convolutions run as exact matrix products (small_conv.py) for TensorFlow unless fast_convs is
+    False (OpenVINO converts the plain convolutions and runs them fast itself)."""
     base = find_base(model)
     outputs = [base.output] if cut_after is None else [base.get_layer(cut_after).output, base.output]
-    return from_raw_images(model, outputs, name="extractor", rewrite=with_fast_convs)
+    return from_raw_images(model, outputs, name="extractor", rewrite=with_fast_convs if fast_convs else None)
 
 
-def extract(extractor, image_sets, *, batch_size=256, label="features"):
+def extract(
+    extractor, image_sets, *, batch_size=256, label="features", engine="tf", threads=None, choice=None, plain=None
+):
     """Run extractor over several uint8 image arrays in batches; return, per array, a list of outputs.
 
-    One direct tf.function call path, traced once for all arrays: it measured faster than `predict`
-    here (ResNet50 at 32 px: 384 vs 199 images/s) and XLA slower, so neither is used.
-    Progress (images/s, time left) goes to stdout.
-    """
-    first = image_sets[0]
-    spec = tf.TensorSpec((None, *first.shape[1:]), tf.as_dtype(first.dtype))
-    forward = tf.function(lambda x: extractor(x, training=False), input_signature=[spec])
+    engine: 'tf' (a direct tf.function call, traced once for all arrays) or 'openvino' (checked against
+    TensorFlow on a sample first; engines.py), which converts `plain` (the extractor without the small_conv
+    rewrite) when given. choice: a list that receives the EngineChoice. Progress goes to stdout."""
+    from .engines import choose
+
+    forward, used = choose(extractor, image_sets[0], engine, threads, label, plain=plain)
+    if choice is not None:
+        choice.append(used)
     total = sum(len(images) for images in image_sets)
-    print(f"{label}: one forward pass over {total:,} images", flush=True)
+    print(f"{label}: one forward pass over {total:,} images ({used.engine})", flush=True)
     progress = Counter(total, "image", label)
     done, results = 0, []
     with interrupts.deferred():
@@ -69,9 +72,8 @@ def _extract_one(forward, extractor, images, batch_size, progress, done):
     """Outputs of `forward` over one image array, batch by batch; stops between batches on Ctrl-C."""
     outputs = [np.empty((len(images), *o.shape[1:]), np.float32) for o in extractor.outputs]
     for begin in range(0, len(images), batch_size):
-        batch = forward(tf.constant(images[begin : begin + batch_size]))
-        for out, values in zip(outputs, batch if isinstance(batch, (list, tuple)) else [batch]):
-            out[begin : begin + len(values)] = values.numpy()
+        for out, values in zip(outputs, forward(images[begin : begin + batch_size])):
+            out[begin : begin + len(values)] = values
         progress.update(done + min(begin + batch_size, len(images)))
         interrupts.check()
     return outputs

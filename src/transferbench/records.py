@@ -68,6 +68,8 @@ class RowResult:
     feature_seconds: float | None = None
     evaluate_seconds: float | None = None
     features_from_cache: bool | None = None
+    engine: str | None = None  # the engine of the frozen forward pass: tf or openvino
+    engine_check: str | None = None  # openvino's difference from tensorflow on a sample, or why it fell back
     feature_key: str | None = None
     train_size: int | None = None
     epochs_run: int | None = None

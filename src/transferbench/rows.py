@@ -13,6 +13,7 @@ import keras
 from .backbones import get_backbone, keras_models_dir
 from .config import auto_extract_batch
 from .data import sha256_of
+from .engines import resolve_engine
 from .evaluate import predict_probabilities
 from .feature_cache import feature_key
 from .features import check_cacheable, extract, extractor_for
@@ -165,7 +166,7 @@ def _weights_identity(spec, cfg, choice):
     return f"random:seed={cfg.seed}" if choice.keras_value is None else choice.label
 
 
-def _features(model, cfg, ctx, key, cut_after, label):
+def _features(model, cfg, ctx, key, cut_after, label, spec):
     """Cached pooled features (and cut activations when cut_after is set) for every split.
 
     With a pool (the grid of budgets and seeds), they are computed once over the pool and the test
@@ -175,14 +176,28 @@ def _features(model, cfg, ctx, key, cut_after, label):
     check_cacheable(model, cut_after)  # before any use, cached or computed: features must be exact
     entry = ctx.cache.get(key, needed)
     seconds, hit = 0.0, entry is not None
+    engine = resolve_engine(cfg.engine, spec, cfg.input_size)
+    used = {"engine": engine, "engine_check": "features read from the cache"}
     if entry is None:
         extractor = extractor_for(model, cut_after)
         batch = cfg.extract_batch_size or auto_extract_batch(cfg.input_size)
         start = time.perf_counter()
         images = {"pool": ctx.pool, "test": ctx.splits.x_test}
         image_sets = [images[s] if s in images else getattr(ctx.splits, f"x_{s}") for s in sources]
-        entry = {}
-        for split, outputs in zip(sources, extract(extractor, image_sets, batch_size=batch, label=label)):
+        entry, choice = {}, []
+        plain = extractor_for(model, cut_after, fast_convs=False) if engine == "openvino" else None
+        passes = extract(
+            extractor,
+            image_sets,
+            batch_size=batch,
+            label=label,
+            engine=engine,
+            threads=cfg.cpus_per_row,
+            choice=choice,
+            plain=plain,
+        )
+        used = choice[0].record()
+        for split, outputs in zip(sources, passes):
             entry[f"pooled_{split}"] = outputs[-1]
             if cut_after:
                 entry[f"cut_{split}"] = outputs[0]
@@ -198,7 +213,7 @@ def _features(model, cfg, ctx, key, cut_after, label):
             },
             **{f"{kind}_test": entry[f"{kind}_test"] for kind in kinds},
         }
-    return entry, seconds, hit
+    return entry, seconds, hit, used
 
 
 def extract_for(row, cfg, ctx):
@@ -207,7 +222,7 @@ def extract_for(row, cfg, ctx):
     spec, model, _, choice = _frozen_model(row, cfg, ctx)
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
     key = _frozen_key(spec, cfg, ctx, choice, model)
-    _, seconds, _ = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})")
+    _, seconds, _, _ = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec)
     return key, ctx.cache.memory[key], seconds
 
 
@@ -221,6 +236,7 @@ def _frozen_key(spec, cfg, ctx, choice, model):
         data=ctx.data_digest,
         keras=keras.__version__,
         tensorflow=ctx.tf_version,
+        engine=resolve_engine(cfg.engine, spec, cfg.input_size),
     )
 
 
@@ -229,13 +245,14 @@ def run_frozen_cached(row, cfg, ctx):
     spec, model, head, choice = _frozen_model(row, cfg, ctx)
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
     key = _frozen_key(spec, cfg, ctx, choice, model)
-    entry, feature_seconds, hit = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})")
+    entry, feature_seconds, hit, used = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec)
     updates = {
         "weights": choice.label,
         **count_params(model),
         "feature_key": key,
         "feature_seconds": feature_seconds,
         "features_from_cache": hit,
+        **used,
     }
     record = _fit_lr_grid(head, head, ctx, cfg, (entry["pooled_train"], entry["pooled_val"]), row, 16)
     record["train_seconds"] += feature_seconds
@@ -248,7 +265,7 @@ def run_probe(row, cfg, ctx):
     spec, model, _, choice = _frozen_model(row, cfg, ctx)
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None  # share the frozen row's cache entry
     key = _frozen_key(spec, cfg, ctx, choice, model)
-    entry, feature_seconds, hit = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})")
+    entry, feature_seconds, hit, used = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec)
     splits = ctx.splits
     weights, bias, record = timed_probe(
         (entry["pooled_train"], splits.y_train), (entry["pooled_val"], splits.y_val), cfg.seed
@@ -269,6 +286,7 @@ def run_probe(row, cfg, ctx):
         "feature_key": key,
         "feature_seconds": feature_seconds,
         "features_from_cache": hit,
+        **used,
         **record,
     }
     return model, updates, _evaluate(head, entry["pooled_test"], updates, batch_size=1024)
@@ -296,7 +314,7 @@ def run_fine_tune_cached(row, cfg, ctx):
     """Phase 2 on cached cut-point activations: only the layers after the cut and the head run."""
     spec, model, unfrozen = _phase_one_model(row, ctx)
     key = ctx.parent.feature_key or feature_key(phase_one=row.parent, run=str(ctx.run_dir))
-    entry, feature_seconds, hit = _features(model, cfg, ctx, key, spec.cut_after, f"{spec.name} cut")
+    entry, feature_seconds, hit, used = _features(model, cfg, ctx, key, spec.cut_after, f"{spec.name} cut", spec)
     top = top_model(model, spec.cut_after)
     plan = schedule(cfg, "fine_tuned")
     compile_model(top, plan.learning_rates[0], steps_per_execution=16)
@@ -306,6 +324,7 @@ def run_fine_tune_cached(row, cfg, ctx):
         "feature_key": key,
         "feature_seconds": feature_seconds,
         "features_from_cache": hit,
+        **used,
     }
     record = _fit(top, ctx, cfg, entry["cut_train"], entry["cut_val"], plan.epochs, plan.patience, row)
     record["train_seconds"] += feature_seconds

@@ -1,0 +1,134 @@
+"""Frozen forward passes: TensorFlow's best call against OpenVINO, for each backbone at 32 and 96 px, in one run.
+
+Per backbone and size: images/s of TensorFlow's direct tf.function call, of OpenVINO called synchronously on a
+model compiled with the LATENCY hint, and of OpenVINO with the THROUGHPUT hint fed by an AsyncInferQueue; the
+largest feature difference; the ratio of the best OpenVINO way to TensorFlow; and the floor (multiply-adds per
+image over this CPU's measured float32 matmul rate). Random weights, MNIST-shaped uint8 inputs.
+
+    python benchmarks/bench_engines.py [--images 256] [--backbones mobilenetv2,resnet50]
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import openvino as ov  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from bench_handwriting import cpu_model  # noqa: E402
+
+from transferbench.backbones import BACKBONES  # noqa: E402
+from transferbench.config import auto_extract_batch  # noqa: E402
+from transferbench.engines import openvino_forward, tf_forward  # noqa: E402
+from transferbench.features import extractor_for  # noqa: E402
+from transferbench.modeling import build_base, build_transfer_model, choose_weights, find_base  # noqa: E402
+
+
+def multiply_adds(base):
+    """Multiply-adds per image of a backbone's convolutions and dense layers."""
+    total = 0
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            h, w, c = layer.output.shape[1:]
+            total += h * w * c * layer.kernel_size[0] * layer.kernel_size[1]
+        elif isinstance(layer, keras.layers.Conv2D):
+            h, w, out = layer.output.shape[1:]
+            total += h * w * out * layer.kernel_size[0] * layer.kernel_size[1] * layer.input.shape[-1] // layer.groups
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return total
+
+
+def matmul_rate():
+    """Float32 multiply-adds per second of a 2048x2048 matmul (best of 5)."""
+    a = tf.random.normal((2048, 2048))
+    tf.matmul(a, a)
+    best = min(_timed(lambda: tf.matmul(a, a).numpy()) for _ in range(5))
+    return 2048**3 / best
+
+
+def _timed(run):
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def async_rate(call, images, batch, threads):
+    """Images/s of OpenVINO with the THROUGHPUT hint, every stream fed by an AsyncInferQueue."""
+    model = ov.convert_model(call, example_input=images[:8])
+    config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
+    compiled = ov.Core().compile_model(model, "CPU", config)
+    queue = ov.AsyncInferQueue(compiled, compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+
+    def run():
+        for begin in range(0, len(images), batch):
+            queue.start_async({0: images[begin : begin + batch]})
+        queue.wait_all()
+
+    run()  # warm-up
+    return len(images) / _timed(run)
+
+
+def measure(name, size, count, threads, rate):
+    """One line of the table for a backbone at a size."""
+    spec = BACKBONES[name]
+    keras.utils.set_random_seed(0)
+    base = build_base(spec, size, choose_weights(spec, "random"))
+    model, _ = build_transfer_model(spec, base, raw_shape=(28, 28, 1), num_classes=10)
+    extractor = extractor_for(model, None)
+    images = np.random.default_rng(0).integers(0, 256, (count, 28, 28, 1)).astype(np.uint8)
+    batch = auto_extract_batch(size)
+    tf_pass, _ = tf_forward(extractor, images)
+    _, call = tf_forward(extractor_for(model, None, fast_convs=False), images)  # what OpenVINO converts
+    ov_pass = openvino_forward(call, images, threads)
+
+    def over(forward):
+        return lambda: [forward(images[b : b + batch]) for b in range(0, count, batch)]
+
+    tf_pass(images[:batch]), ov_pass(images[:batch])  # warm-up
+    tf_rate = count / min(_timed(over(tf_pass)) for _ in range(2))
+    sync_rate = count / min(_timed(over(ov_pass)) for _ in range(2))
+    queue_rate = async_rate(call, images, batch, threads)
+    reference, candidate = tf_pass(images[:64]), ov_pass(images[:64])
+    diff = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(candidate, reference))
+    floor = rate / multiply_adds(find_base(model))
+    best = max(sync_rate, queue_rate)
+    return tf_rate, sync_rate, queue_rate, best / tf_rate, diff, floor
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--backbones", default=",".join(BACKBONES))
+    args = parser.parse_args()
+    threads = os.cpu_count()
+    rate = matmul_rate()
+    print(f"CPU: {cpu_model()}, {threads} cores; float32 matmul {rate / 1e9:.1f} G multiply-adds/s")
+    print(f"OpenVINO {ov.__version__}, TensorFlow {tf.__version__}; random weights, {args.images} images per pass")
+    print(
+        f"{'backbone':<17} {'px':>3} {'tf img/s':>9} {'ov sync':>8} {'ov async':>9} {'ratio':>6} {'rel diff':>9} "
+        f"{'floor img/s':>11}"
+    )
+    ratios = {}
+    for name in args.backbones.split(","):
+        for size in (32, 96):
+            count = args.images if size == 32 else max(64, args.images // 2)
+            tf_rate, sync_rate, queue_rate, ratio, diff, floor = measure(name, size, count, threads, rate)
+            ratios[name, size] = ratio
+            print(
+                f"{name:<17} {size:>3} {tf_rate:>9.0f} {sync_rate:>8.0f} {queue_rate:>9.0f} {ratio:>5.2f}x "
+                f"{diff:>9.1e} {floor:>11.0f}",
+                flush=True,
+            )
+            keras.backend.clear_session()
+    wanted = [n for n in ("mobilenetv2", "resnet50", "efficientnetb0") if (n, 96) in ratios]
+    print("openvino vs tf at 96 px: " + ", ".join(f"{n} {ratios[n, 96]:.2f}x" for n in wanted))
+
+
+if __name__ == "__main__":
+    main()

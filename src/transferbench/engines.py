@@ -1,0 +1,113 @@
+"""Engines for frozen forward passes: TensorFlow's own call (the reference) or OpenVINO on the CPU.
+
+OpenVINO runs the same extractor graph, converted with `openvino.convert_model` from its tf.function and compiled
+for the CPU in f32 (on CPUs with bf16 units OpenVINO would otherwise compute in bf16) with as many threads as the
+row has CPUs. Before its features are used, a sample is checked against TensorFlow's; above MAX_RELATIVE the pass
+falls back to TensorFlow, says so in one line, and the row records it.
+"""
+
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_RELATIVE = 1e-4  # largest |openvino - tf| / max |tf| accepted, per output
+CHECK_IMAGES = 32
+
+
+def openvino_available():
+    """True when the [openvino] extra is installed."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class EngineChoice:
+    """The engine a pass used and why: the check's differences, or the reason it fell back to TensorFlow."""
+
+    engine: str
+    max_abs: float | None = None
+    max_rel: float | None = None
+    note: str | None = None
+
+    def record(self):
+        """Fields for the row's result."""
+        check = None if self.max_rel is None else f"max abs {self.max_abs:.2e}, max rel {self.max_rel:.2e}"
+        return {"engine": self.engine, "engine_check": self.note or check}
+
+
+def tf_forward(extractor, sample=None):
+    """TensorFlow's direct tf.function call of the extractor (faster here than `predict`; XLA was slower)."""
+    import tensorflow as tf
+
+    shape = extractor.input_shape[1:] if sample is None else sample.shape[1:]
+    dtype = tf.uint8 if sample is None else tf.as_dtype(sample.dtype)
+    spec = tf.TensorSpec((None, *shape), dtype)
+    call = tf.function(lambda x: extractor(x, training=False), input_signature=[spec])
+
+    def forward(batch):
+        outputs = call(tf.constant(batch))
+        return [o.numpy() for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
+    return forward, call
+
+
+def openvino_forward(call, sample, threads):
+    """The extractor's tf.function converted and compiled by OpenVINO (f32, `threads` CPU threads)."""
+    import openvino as ov
+
+    model = ov.convert_model(call, example_input=sample[:8])
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
+    compiled = ov.Core().compile_model(model, "CPU", config)
+    outputs = compiled.outputs
+
+    def forward(batch):
+        result = compiled(batch)
+        return [np.asarray(result[o], np.float32) for o in outputs]
+
+    return forward
+
+
+def choose(extractor, sample, engine, threads=None, label="features", plain=None):
+    """(forward, EngineChoice) for a pass: TensorFlow, or OpenVINO once its outputs on `sample` match
+    TensorFlow's within MAX_RELATIVE (else TensorFlow, with one line saying why). plain: the same extractor
+    in plain Keras layers, for OpenVINO to convert (default: extractor)."""
+    forward, call = tf_forward(extractor, sample)
+    if engine == "tf":
+        return forward, EngineChoice("tf")
+    threads = threads or os.cpu_count()
+    try:
+        fast = openvino_forward(tf_forward(plain)[1] if plain is not None else call, sample, threads)
+        reference, candidate = forward(sample[:CHECK_IMAGES]), fast(sample[:CHECK_IMAGES])
+    except Exception as exc:  # a conversion or compile failure costs speed, not the row
+        note = f"openvino failed ({type(exc).__name__}: {str(exc).splitlines()[0][:150] if str(exc) else ''})"
+        print(f"{label}: {note}; using TensorFlow", file=sys.stderr)
+        return forward, EngineChoice("tf", note=note + "; fell back to tf")
+    max_abs = max(float(np.abs(a - b).max()) for a, b in zip(candidate, reference))
+    max_rel = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(candidate, reference))
+    if max_rel > MAX_RELATIVE:
+        note = f"openvino features differ from tensorflow's by {max_rel:.1e} relative (limit {MAX_RELATIVE:g})"
+        print(f"{label}: {note}; using TensorFlow", file=sys.stderr)
+        return forward, EngineChoice("tf", max_abs, max_rel, note + "; fell back to tf")
+    return fast, EngineChoice("openvino", max_abs, max_rel)
+
+
+def resolve_engine(requested, backbone_spec, input_size):
+    """The engine to try for a backbone: 'auto' picks OpenVINO where it measured faster (the registry's
+    openvino_faster sizes) and it is installed; 'openvino' without it is a UsageError."""
+    from .errors import UsageError
+
+    if requested == "tf":
+        return "tf"
+    if not openvino_available():
+        if requested == "openvino":
+            raise UsageError("--engine openvino needs OpenVINO: pip install -e '.[openvino]'")
+        return "tf"
+    if requested == "openvino":
+        return "openvino"
+    faster = backbone_spec.openvino_faster
+    return "openvino" if faster and input_size >= faster else "tf"

@@ -1,0 +1,82 @@
+"""OpenVINO for frozen passes: the same features as TensorFlow (checked, with a fallback), the same accuracies."""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from transferbench.backbones import BACKBONES
+from transferbench.engines import MAX_RELATIVE, choose, tf_forward
+from transferbench.features import extractor_for
+from transferbench.modeling import build_base, build_transfer_model, choose_weights
+
+pytest.importorskip("openvino")
+REAL_MOBILENETV2 = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "weights"
+    / "mobilenet_v2_1.00_224_imagenet_from_tflite_notop.weights.h5"
+)
+
+
+def _extractor(name, size=32, weights="random", files=None):
+    spec = BACKBONES[name]
+    keras.utils.set_random_seed(0)
+    base = build_base(spec, size, choose_weights(spec, weights, files or {}))
+    model, _ = build_transfer_model(spec, base, raw_shape=(28, 28, 1), num_classes=10)
+    return extractor_for(model, spec.cut_after, fast_convs=False)
+
+
+def _relative(extractor, images):
+    forward, choice = choose(extractor, images, "openvino", plain=extractor)
+    reference, _ = tf_forward(extractor, images)
+    assert choice.engine == "openvino", choice
+    return max(float(np.abs(a - b).max() / np.abs(b).max()) for a, b in zip(forward(images), reference(images)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_openvino_features_equal_tensorflows_for_every_backbone(name, tiny_splits):
+    assert _relative(_extractor(name), tiny_splits.x_test[:16]) <= MAX_RELATIVE
+
+
+@pytest.mark.skipif(
+    not REAL_MOBILENETV2.is_file(), reason="the real MobileNetV2 weights (../shared/weights) are absent"
+)
+def test_openvino_features_equal_tensorflows_with_real_weights(tiny_splits):
+    extractor = _extractor("mobilenetv2", 96, "imagenet", {"mobilenetv2": str(REAL_MOBILENETV2)})
+    assert _relative(extractor, tiny_splits.x_test[:16]) <= MAX_RELATIVE
+
+
+def test_a_pass_that_differs_falls_back_to_tensorflow_and_says_so(tiny_splits, monkeypatch, capsys):
+    monkeypatch.setattr("transferbench.engines.MAX_RELATIVE", 0.0)
+    forward, choice = choose(_extractor("mobilenetv3small"), tiny_splits.x_test[:8], "openvino", label="probe")
+    assert choice.engine == "tf" and "fell back to tf" in choice.note
+    assert "using TensorFlow" in capsys.readouterr().err
+    assert forward(tiny_splits.x_test[:2])[0].shape[0] == 2
+
+
+@pytest.mark.slow
+def test_either_engine_gives_the_same_accuracies(tmp_path):
+    import transferbench
+
+    rows = {}
+    for engine in ("tf", "openvino"):
+        config = transferbench.RunConfig(
+            models=["mobilenetv2", "mobilenetv2_probe", "resnet50"],
+            fine_tune=["none"],
+            weights="random",
+            train_limit=400,
+            test_limit=200,
+            epochs=2,
+            recipe="course",
+            engine=engine,
+            disk_cache=False,
+            report=False,
+        )
+        rows[engine] = transferbench.run(config, out=tmp_path / engine).rows
+    for tf_row, ov_row in zip(rows["tf"], rows["openvino"]):
+        assert (tf_row.engine, ov_row.engine) == ("tf", "openvino")
+        assert abs(tf_row.test_accuracy - ov_row.test_accuracy) <= 0.001, tf_row.id
+        assert "max rel" in ov_row.engine_check or ov_row.features_from_cache
