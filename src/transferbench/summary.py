@@ -90,7 +90,7 @@ def print_summary(record, run_dir):
     if ok:
         print("trainable params per accuracy point:")
         for row in ok:
-            print(f"  {row.id:<22} {row.trainable_params / max(row.test_accuracy * 100, 1e-9):>12,.0f}")
+            print(f"  {row.id:<30} {row.trainable_params / max(row.test_accuracy * 100, 1e-9):>12,.0f}")
     total = sum(row.train_seconds for row in ok)
     if total > 0:
         shares = {}
@@ -104,6 +104,12 @@ def print_summary(record, run_dir):
     split = time_split(ok)
     if split:
         print("time split: " + ", ".join(f"{part} {seconds:.1f}s" for part, seconds in split.items()))
+    nodes = {}
+    for row in record.rows:
+        if row.node:
+            nodes.setdefault(row.node, []).append(row.id)
+    for node, ids in nodes.items():
+        print(f"ran on {node}: {', '.join(ids)}")
     for row in record.rows:
         if not row.ok:
             print(f"{row.status}: {row.id}: {row.reason}")
