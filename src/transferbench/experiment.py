@@ -292,8 +292,6 @@ def run_experiment(cfg, run_dir, *, progress=None, previous=None):
     commit()
     data = next(iter(plan.cell_data.values()))
     results.write_test_images(run_dir, data.x_test, data.y_test, plan.dataset.class_names)
-    root = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-    cache = FeatureCache(root if cfg.disk_cache else None)
     if progress:
         progress.begin(len(plan.specs))
     if cfg.executor == "ray":
@@ -303,20 +301,24 @@ def run_experiment(cfg, run_dir, *, progress=None, previous=None):
             if spec.id in kept and progress:
                 progress.start(spec, kept=True)
         RayGrid(cfg, plan, run_dir, finished, commit).run([s for s in plan.specs if s.id not in kept], progress)
-        record.finished = True
-        results.write_results(run_dir, record)
-        return record
+    else:
+        _run_here(cfg, plan, run_dir, kept, finished, commit, progress)
+    record.finished = True
+    results.write_results(run_dir, record)
+    return record
+
+
+def _run_here(cfg, plan, run_dir, kept, finished, commit, progress):
+    """The local executor: every row in plan order in this process, sharing one feature cache."""
+    root = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    cache = FeatureCache(root if cfg.disk_cache else None)
     for spec in plan.specs:
         if progress:
             progress.start(spec, kept=spec.id in kept)
         if spec.id not in kept:
-            inputs = RowInputs(
-                cfg, plan.cell_data[spec.budget, spec.seed], cache, Path(run_dir), parent=finished.get(spec.parent)
-            )
+            data = plan.cell_data[spec.budget, spec.seed]
+            inputs = RowInputs(cfg, data, cache, Path(run_dir), parent=finished.get(spec.parent))
             finished[spec.id] = run_row(spec, inputs)
         commit()
         if progress:
             progress.finish(finished[spec.id])
-    record.finished = True
-    results.write_results(run_dir, record)
-    return record

@@ -45,7 +45,8 @@ def _feature_map_figure(run_dir, record, data, model_name, path, t, seed):
     if name is None:
         return None
     model = keras.models.load_model(Path(run_dir) / "models" / f"{ok[name]}.keras")
-    names, activations_model = conv_activations(model, conv_layer_names(model)[:3])
+    names = conv_layer_names(model)[:3]
+    activations_model = conv_activations(model, names)
     index = int(np.random.default_rng(seed).integers(len(data["labels"])))
     activations = activations_model.predict(data["images"][index : index + 1], verbose=0)
     activations = activations if isinstance(activations, list) else [activations]
