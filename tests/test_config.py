@@ -84,25 +84,26 @@ def test_default_fine_tune_follows_the_models():
 
 def test_feature_pass_batch_keeps_its_pixel_count_unless_set(monkeypatch):
     from transferbench import rows
+    from transferbench.backbones import BACKBONES
     from transferbench.config import auto_extract_batch
 
     assert [auto_extract_batch(size) for size in (32, 64, 96, 224)] == [256, 64, 28, 8]
     seen = []
 
-    def record_batch(extractor, image_sets, *, batch_size, label):
+    def record_batch(extractor, image_sets, *, batch_size, label, **engine):
         seen.append(batch_size)
         raise RuntimeError("stop after the batch size is known")
 
     monkeypatch.setattr(rows, "extract", record_batch)
     monkeypatch.setattr(rows, "check_cacheable", lambda model, cut: None)
-    monkeypatch.setattr(rows, "extractor_for", lambda model, cut: None)
+    monkeypatch.setattr(rows, "extractor_for", lambda model, cut, fast_convs=True: None)
     for setting, size in ((None, 96), (100, 96)):
-        cfg = RunConfig(input_size=size, extract_batch_size=setting)
+        cfg = RunConfig(input_size=size, extract_batch_size=setting, engine="tf")
         splits = SimpleNamespace(x_train=None, x_val=None, x_test=None)
         cache = SimpleNamespace(get=lambda key, names: None)
         ctx = SimpleNamespace(index={"train": [], "val": []}, pool=None, splits=splits, cache=cache)
         with pytest.raises(RuntimeError):
-            rows._features(None, cfg, ctx, "key", None, "label")
+            rows._features(None, cfg, ctx, "key", None, "label", BACKBONES["vgg16"])
     assert seen == [28, 100]
 
 

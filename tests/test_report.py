@@ -127,7 +127,8 @@ def test_predict_images_of_every_kind(run_dir, tmp_path, capsys, mnist):
     captured = capsys.readouterr()
     results = {item["file"].split("/")[-1]: item for item in json.loads(captured.out)}
     assert code == 2
-    for name in ("dark.png", "light.png", "colour.jpg", "tiny.png"):
+    assert "no ink found" in results["tiny.png"]["error"]  # a uniform image: no digit to read
+    for name in ("dark.png", "light.png", "colour.jpg"):
         top = results[name]["top"]
         probabilities = [c["probability"] for c in top]
         assert len({c["class"] for c in top}) == 3 and probabilities == sorted(probabilities, reverse=True)
@@ -144,7 +145,17 @@ def test_predict_agrees_with_the_run_predictions(run_dir, tmp_path, capsys):
         image, label = data["images"][0], data["labels"][0]
     Image.fromarray(image[..., 0]).save(tmp_path / "test0.png")
     assert (
-        main(["predict", "--model", str(run_dir / "models" / "cnn.keras"), "--json", str(tmp_path / "test0.png")]) == 0
+        main(
+            [
+                "predict",
+                "--model",
+                str(run_dir / "models" / "cnn.keras"),
+                "--no-normalize",
+                "--json",
+                str(tmp_path / "test0.png"),
+            ]
+        )
+        == 0
     )
     top = json.loads(capsys.readouterr().out)[0]["top"]
     saved = np.load(run_dir / "predictions" / "cnn.npz")

@@ -98,7 +98,7 @@ def _inputs(spec, config, data, cache, run_dir, parent=None):
 
 
 def feature_task(spec, config, cpus, *data):
-    """Extract the features a group of rows shares: (key, entry, seconds, node)."""
+    """Extract the features a group of rows shares: (key, entry, seconds, node, engine fields)."""
     import keras
 
     from .experiment import fine_tune_targets
@@ -111,8 +111,8 @@ def feature_task(spec, config, cpus, *data):
         cfg = dataclasses.replace(inputs.config, seed=row.seed, input_size=row.input_size)
         keras.utils.set_random_seed(cfg.seed)  # as run_row does: random weights are the rows' own
         ctx = RowContext.of(row, cfg, inputs, fine_tune_targets(cfg))
-        key, entry, seconds = extract_for(row, cfg, ctx)
-    return key, entry, seconds, _node()
+        key, entry, seconds, used = extract_for(row, cfg, ctx)
+    return key, entry, seconds, _node(), used
 
 
 def row_task(spec, config, features, parent, parent_model, cpus, *data):
@@ -238,8 +238,8 @@ class RayGrid:
     def _features_done(self, ref, group):
         """Note the extraction's seconds (counted in the first row of the group to finish)."""
         try:
-            _, _, seconds, node = self.ray.get(ref)
-            self.feature_seconds[group] = seconds
+            _, _, seconds, node, used = self.ray.get(ref)
+            self.feature_seconds[group] = seconds, used
             print(f"features of {group[0]} at {group[1]} px extracted on {node} in {seconds:.1f}s", flush=True)
         except Exception as exc:  # the rows that need them fail with this reason too
             print(f"feature extraction of {group[0]} failed: {_reason(exc)}", file=sys.stderr)
@@ -258,8 +258,8 @@ class RayGrid:
             print(f"row {spec.id} failed: {row.reason}", file=sys.stderr)
         group = _group(spec, self.cfg)
         if row.ok and group in self.feature_seconds:  # the extraction this row's group ran, counted once
-            seconds = self.feature_seconds.pop(group)
-            row.update({"feature_seconds": seconds, "features_from_cache": False})
+            seconds, used = self.feature_seconds.pop(group)
+            row.update({"feature_seconds": seconds, "features_from_cache": False, **used})
             row.train_seconds = (row.train_seconds or 0.0) + seconds
         self.finished[spec.id] = row
         self.commit()

@@ -218,12 +218,13 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
 
 def extract_for(row, cfg, ctx):
     """Compute (or read) the cached features every row of this backbone x size x weights uses, as its frozen row
-    would: (key, entry, seconds). A distributed executor runs this once per cluster and shares the entry."""
+    would: (key, entry, seconds, engine fields). A distributed executor runs this once per cluster and shares
+    the entry."""
     spec, model, _, choice = _frozen_model(row, cfg, ctx)
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
     key = _frozen_key(spec, cfg, ctx, choice, model)
-    _, seconds, _, _ = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec)
-    return key, ctx.cache.memory[key], seconds
+    _, seconds, _, used = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec)
+    return key, ctx.cache.memory[key], seconds, used
 
 
 def _frozen_key(spec, cfg, ctx, choice, model):
