@@ -48,7 +48,9 @@ def test_report_and_predict_through_the_api(api_run, tmp_path):
         Image.fromarray(data["images"][0][..., 0]).save(tmp_path / "zero.png")
         label = int(data["labels"][0])
     (tmp_path / "text.png").write_text("not an image")
-    first, bad = transferbench.predict(out / "models" / "cnn.keras", [tmp_path / "zero.png", tmp_path / "text.png"])
+    first, bad = transferbench.predict(
+        out / "models" / "cnn.keras", [tmp_path / "zero.png", tmp_path / "text.png"], normalize=False
+    )
     saved = np.load(out / "predictions" / "cnn.npz")["probabilities"][0]
     assert first.top[0] == (str(saved.argmax()), pytest.approx(float(saved.max()), abs=1e-5)) and label >= 0
     assert bad.top is None and "not a readable image" in bad.error

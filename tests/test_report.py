@@ -137,7 +137,7 @@ def test_predict_images_of_every_kind(run_dir, tmp_path, capsys, mnist):
     assert "not a readable image" in results["text.png"]["error"]
     assert "empty" in results["empty.png"]["error"] and "not found" in results["missing.png"]["error"]
     assert "cannot decode" in results["cut.png"]["error"]
-    assert captured.err.count("transferbench: error:") == 4
+    assert captured.err.count("transferbench: error:") == 5  # tiny, text, empty, missing, cut
 
 
 def test_predict_agrees_with_the_run_predictions(run_dir, tmp_path, capsys):
