@@ -7,7 +7,7 @@ import dataclasses
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -118,7 +118,7 @@ class Prediction:
     file: str
     top: list | None = None  # [(class name, probability)], most probable first
     error: str | None = None
-    seen: object = None  # the uint8 array fed to the model (after its input convention)
+    seen: object = field(default=None, repr=False)  # the uint8 array fed to the model (after its input convention)
 
     def to_dict(self):
         """JSON form: {'file', 'top': [{'class', 'probability'}]} or {'file', 'error'}."""
