@@ -317,9 +317,6 @@ def resolve(file_settings=None, flag_settings=None):
     return RunConfig(**merged).validate()
 
 
-RENAMED_KEYS = {"seed_style": None}  # keys of older records that no longer exist (ignored)
-
-
 def from_record(settings, where):
     """Rebuild the RunConfig saved in a run's results.json; UsageError if it does not fit this version."""
     if not isinstance(settings, dict):
