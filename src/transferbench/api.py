@@ -7,12 +7,12 @@ import dataclasses
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import RunConfig, from_record, resolve
 from .errors import Interrupted, OutputError, TransferbenchError, UsageError
+from .image_input import Prediction  # noqa: F401  (part of the API: what predict returns)
 
 
 def run(config=None, out=None, resume=None, *, progress=None):
@@ -110,23 +110,6 @@ def report(run_dir, lang="en", *, feature_model="vgg16", seed=0):
     return build_report(run_dir, lang=lang, feature_model=feature_model, seed=seed)
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """One image's answer: the top classes with probabilities and the image the model saw, or why it could not
-    be read."""
-
-    file: str
-    top: list | None = None  # [(class name, probability)], most probable first
-    error: str | None = None
-    seen: object = field(default=None, repr=False)  # the uint8 array fed to the model (after its input convention)
-
-    def to_dict(self):
-        """JSON form: {'file', 'top': [{'class', 'probability'}]} or {'file', 'error'}."""
-        if self.error is not None:
-            return {"file": self.file, "error": self.error}
-        return {"file": self.file, "top": [{"class": c, "probability": p} for c, p in self.top]}
-
-
 def predict(model_path, images, *, top=3, normalize=True, convention=None, show=None):
     """Classify image files with a saved model; return one Prediction per file (unreadable files do not stop
     the others).
@@ -143,15 +126,7 @@ def predict(model_path, images, *, top=3, normalize=True, convention=None, show=
     convention = convention or recorded
     if convention not in ("digit", "resize"):
         raise UsageError(f"convention must be 'digit' or 'resize', got {convention!r}")
-    return [
-        Prediction(
-            item["file"],
-            [(c["class"], c["probability"]) for c in item["top"]] if "top" in item else None,
-            item.get("error"),
-            item.get("seen"),
-        )
-        for item in predict_files(model, images, names, k=top, convention=convention, normalize=normalize, show=show)
-    ]
+    return predict_files(model, images, names, k=top, convention=convention, normalize=normalize, show=show)
 
 
 def load_model(model_path):

@@ -3,6 +3,7 @@ normalisation (digits.py) for digit datasets, a plain resize for the others; unr
 
 import io
 import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -74,33 +75,46 @@ def _is_dark_on_light(pixels):
     return float(border.mean()) > 127
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """One image's answer: the top classes with probabilities and the image the model saw, or why it could not
+    be read."""
+
+    file: str
+    top: list | None = None  # [(class name, probability)], most probable first
+    error: str | None = None
+    seen: object = field(default=None, repr=False)  # the uint8 array fed to the model (after its input convention)
+
+    def to_dict(self):
+        """JSON form: {'file', 'top': [{'class', 'probability'}]} or {'file', 'error'}."""
+        if self.error is not None:
+            return {"file": self.file, "error": self.error}
+        return {"file": self.file, "top": [{"class": c, "probability": p} for c, p in self.top]}
+
+
 def top_classes(probabilities, class_names, k=3):
-    """The k most probable classes as [{'class', 'probability'}]."""
+    """The k most probable classes as [(class name, probability)]."""
     order = np.argsort(-probabilities)[:k]
-    return [{"class": class_names[i], "probability": float(probabilities[i])} for i in order]
+    return [(class_names[i], float(probabilities[i])) for i in order]
 
 
 def predict_files(model, paths, class_names, k=3, *, convention="resize", normalize=True, show=None):
-    """Per file: {'file', 'top': [...], 'seen': pixels} or {'file', 'error': reason}; unreadable files do not stop
-    the others. show: a folder where each image the model saw is saved as PNG (its file name + .seen.png)."""
+    """A Prediction per file, in order; unreadable files do not stop the others. show: a folder where each image
+    the model saw is saved as PNG (its file name + .seen.png)."""
     shape = tuple(model.input_shape[1:])
-    results, images, slots = [], [], []
+    read = []
     for path in paths:
         try:
-            images.append(load_image(path, shape, convention, normalize))
-            slots.append(len(results))
-            results.append({"file": str(path), "seen": images[-1]})
+            read.append(Prediction(str(path), seen=load_image(path, shape, convention, normalize)))
         except ImageError as exc:
-            results.append({"file": str(path), "error": str(exc)})
-    if images:
-        probabilities = model.predict(np.stack(images), verbose=0)
-        for slot, p in zip(slots, probabilities):
-            results[slot]["top"] = top_classes(p, class_names, k)
+            read.append(Prediction(str(path), error=str(exc)))
+    ok = [item for item in read if item.error is None]
+    answers = iter(model.predict(np.stack([item.seen for item in ok]), verbose=0) if ok else [])
+    results = [item if item.error else replace(item, top=top_classes(next(answers), class_names, k)) for item in read]
     if show is not None:
         Path(show).mkdir(parents=True, exist_ok=True)
-        for item in results:
-            if "seen" in item:
-                Image.fromarray(item["seen"].squeeze(-1) if item["seen"].shape[-1] == 1 else item["seen"]).save(
-                    Path(show) / (Path(item["file"]).name + ".seen.png")
-                )
+        for item in ok:
+            Image.fromarray(item.seen.squeeze(-1) if item.seen.shape[-1] == 1 else item.seen).save(
+                Path(show) / (Path(item.file).name + ".seen.png")
+            )
     return results

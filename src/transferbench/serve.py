@@ -145,16 +145,20 @@ class ModelBook:
 
     def answer(self, data):
         """Every model's top 3 and the image it saw."""
-        answers = []
+        from .image_input import top_classes
+
+        answers, seen = [], {}  # the upload normalised once per input shape
         for model_id, loaded in self.models.items():
-            pixels = self.seen(data, loaded)
-            probabilities = loaded.probabilities(pixels[None])[0]
-            order = np.argsort(-probabilities)[:3]
+            shape = tuple(loaded.model.input_shape[1:])
+            if shape not in seen:
+                seen[shape] = self.seen(data, loaded)
+            pixels = seen[shape]
+            top = top_classes(loaded.probabilities(pixels[None])[0], self.class_names)
             answers.append(
                 {
                     "id": model_id,
                     "phase": loaded.row.phase,
-                    "top": [{"class": self.class_names[i], "probability": float(probabilities[i])} for i in order],
+                    "top": [{"class": name, "probability": p} for name, p in top],
                     "seen": png_base64(pixels, scale=max(1, 112 // pixels.shape[0])),
                 }
             )
