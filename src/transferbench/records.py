@@ -157,10 +157,6 @@ class RunRecord:
         """True when rows repeat over several seeds, label budgets or input sizes."""
         return any(len(self.grid.get(key, [])) > 1 for key in ("seeds", "budgets", "input_sizes"))
 
-    def row(self, row_id):
-        """The row with this id, or None."""
-        return next((row for row in self.rows if row.id == row_id), None)
-
     def to_dict(self):
         """The results.json content (with 'best', the best row's id, for other readers)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "rows"}
