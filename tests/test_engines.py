@@ -80,3 +80,29 @@ def test_either_engine_gives_the_same_accuracies(tmp_path):
         assert (tf_row.engine, ov_row.engine) == ("tf", "openvino")
         assert abs(tf_row.test_accuracy - ov_row.test_accuracy) <= 0.001, tf_row.id
         assert "max rel" in ov_row.engine_check or ov_row.features_from_cache
+
+
+@pytest.mark.slow
+def test_predict_and_the_page_answer_alike_on_either_engine(digit_run):
+    """OpenVINO for whole-model inference: predict's and the page's probabilities equal TensorFlow's."""
+    import transferbench
+    from transferbench.results import load_results
+    from transferbench.serve import ModelBook
+
+    model_path = digit_run / "models" / "mobilenetv2.keras"
+    images = sorted((Path(__file__).parent / "data" / "handwritten").iterdir())[:12]
+    by_engine = {e: transferbench.predict(model_path, images, top=10, engine=e) for e in ("tf", "openvino")}
+    for ours, theirs in zip(by_engine["openvino"], by_engine["tf"]):
+        assert dict(ours.top) == pytest.approx(dict(theirs.top), abs=1e-4)
+    record = load_results(digit_run)
+    books = {e: ModelBook(digit_run, record, e) for e in ("tf", "openvino", "auto")}
+    assert {k: m.engine for k, m in books["openvino"].models.items()} == {"mobilenetv2": "openvino", "cnn": "openvino"}
+    assert {k: m.engine for k, m in books["auto"].models.items()} == {"mobilenetv2": "openvino", "cnn": "tf"}
+    assert {m.engine for m in books["tf"].models.values()} == {"tf"}
+    upload = images[0].read_bytes()
+    for ours, theirs in zip(books["openvino"].answer(upload), books["tf"].answer(upload)):
+        assert ours["id"] == theirs["id"] and ours["engine"] == "openvino"
+        assert [t["class"] for t in ours["top"]][:1] == [t["class"] for t in theirs["top"]][:1]
+        assert [t["probability"] for t in ours["top"]] == pytest.approx(
+            [t["probability"] for t in theirs["top"]], abs=1e-4
+        )

@@ -1,6 +1,7 @@
 """`transferbench serve` in a real browser: Debian's chromium driven by Selenium draws digits on the page's canvas,
 asks every model, looks inside one, and uploads a file that is not an image."""
 
+import json
 import math
 import os
 import shutil
@@ -186,3 +187,12 @@ def test_uploads_are_bounded_and_blank_images_refused(server):
     Image.new("L", (200, 200), 255).save(blank, format="PNG")
     status, body = post(blank.getvalue())
     assert status == 400 and "no ink found" in body["error"]
+
+
+def test_the_page_answers_each_model_on_its_engine(server):
+    """auto: OpenVINO for the backbone where it measured faster (when installed), TensorFlow for the CNN."""
+    from transferbench.engines import openvino_available
+
+    listed = json.loads(urllib.request.urlopen(server + "api/models", timeout=30).read())["models"]
+    engines = {m["id"]: m["engine"] for m in listed}
+    assert engines == {"mobilenetv2": "openvino" if openvino_available() else "tf", "cnn": "tf"}

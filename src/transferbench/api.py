@@ -110,13 +110,15 @@ def report(run_dir, lang="en", *, feature_model="vgg16", seed=0):
     return build_report(run_dir, lang=lang, feature_model=feature_model, seed=seed)
 
 
-def predict(model_path, images, *, top=3, normalize=True, convention=None, show=None):
+def predict(model_path, images, *, top=3, normalize=True, convention=None, show=None, engine="tf"):
     """Classify image files with a saved model; return one Prediction per file (unreadable files do not stop
     the others).
 
     normalize: apply the model's input convention (for digit datasets, MNIST's: ink cropped, scaled into 20x20,
     centred by mass); False resizes the whole picture. convention: 'digit' or 'resize', for a model outside its
-    run folder (default: what the run recorded). show: a folder to save the image each model saw."""
+    run folder (default: what the run recorded). show: a folder to save the image each model saw. engine: 'tf' or
+    'openvino' (checked against tf first; converting takes seconds, so it pays off on many images)."""
+    from .engines import model_forward, resolve_engine
     from .image_input import predict_files
 
     if top < 1:
@@ -126,7 +128,15 @@ def predict(model_path, images, *, top=3, normalize=True, convention=None, show=
     convention = convention or recorded
     if convention not in ("digit", "resize"):
         raise UsageError(f"convention must be 'digit' or 'resize', got {convention!r}")
-    return predict_files(model, images, names, k=top, convention=convention, normalize=normalize, show=show)
+    if engine not in ("tf", "openvino"):
+        raise UsageError(f"engine must be 'tf' or 'openvino', got {engine!r}")
+    forward = None
+    if resolve_engine(engine, None, None) == "openvino":
+        forward, choice = model_forward(model, "openvino", label=Path(model_path).name)
+        print(f"{Path(model_path).name}: {choice.engine} ({choice.record()['engine_check']})", file=sys.stderr)
+    return predict_files(
+        model, images, names, k=top, convention=convention, normalize=normalize, show=show, forward=forward
+    )
 
 
 def load_model(model_path):

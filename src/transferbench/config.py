@@ -103,6 +103,11 @@ class RunConfig:
     training_loop: Literal["graph", "keras"] = setting(
         "graph", "graph: many steps per graph call over in-memory arrays; keras: Keras's own fit"
     )
+    head_search: Literal["side-by-side", "sequential"] = setting(
+        "side-by-side",
+        "fair recipe, cached heads: train the learning-rate candidates side by side (one pass over each batch feeds "
+        "all, each with its own Adam and early stopping) or one after another",
+    )
     engine: Literal["auto", "tf", "openvino"] = setting(
         "auto",
         "engine of frozen forward passes: tf, openvino (checked against tf on a sample, falls back when "

@@ -96,6 +96,14 @@ def choose(extractor, sample, engine, threads=None, label="features", plain=None
     return fast, EngineChoice("openvino", max_abs, max_rel)
 
 
+def model_forward(model, engine, threads=None, label="model"):
+    """(probabilities of a batch of raw images, EngineChoice) for a whole saved model's inference (predict, the
+    page): TensorFlow, or OpenVINO once it matches TensorFlow on seeded random images of the model's input shape."""
+    sample = np.random.default_rng(0).integers(0, 256, (CHECK_IMAGES, *model.input_shape[1:]), dtype=np.uint8)
+    forward, choice = choose(model, sample, engine, threads, label)
+    return (lambda images: forward(np.asarray(images, np.uint8))[0]), choice
+
+
 def resolve_engine(requested, backbone_spec, input_size):
     """The engine to try for a backbone: 'auto' picks OpenVINO where it measured faster (the registry's
     openvino_faster sizes) and it is installed; 'openvino' without it is a UsageError."""

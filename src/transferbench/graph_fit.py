@@ -53,7 +53,7 @@ def _floats(logs):
     return {name: float(value) for name, value in logs.items()}
 
 
-def _keras_order(count):
+def keras_order(count):
     """Training orders drawn as Keras's `fit` draws them for arrays: `tf.random.shuffle` of the indices in a
     tf.data map, one fresh iterator per epoch. Under a global seed (every row sets one) that gives the same
     permutation as the seed-style path's `fit`, so both paths train on the same batches: measured with a
@@ -68,7 +68,7 @@ def fit_in_graph(model, train, val, *, epochs, batch_size, callbacks=(), shuffle
     """Train the compiled `model` on train = (x, y), validating on val = (x, y) after every epoch, like
     `model.fit(x, y, validation_data=val, shuffle=True)`; return its History.
 
-    Batches are the ones `fit` would make: the same shuffled order (see _keras_order), or the arrays' order
+    Batches are the ones `fit` would make: the same shuffled order (see keras_order), or the arrays' order
     with shuffle=False.
     """
     steps_fn = _Steps(model, train, val, batch_size)
@@ -83,7 +83,7 @@ def fit_in_graph(model, train, val, *, epochs, batch_size, callbacks=(), shuffle
         epochs=epochs,
         steps=steps,
     )
-    orders = _keras_order(count) if shuffle else iter(lambda: tf.range(count, dtype=tf.int64), None)
+    orders = keras_order(count) if shuffle else iter(lambda: tf.range(count, dtype=tf.int64), None)
     try:
         return _run_epochs(model, steps_fn, callback_list, orders, epochs, steps)
     finally:

@@ -98,9 +98,10 @@ def top_classes(probabilities, class_names, k=3):
     return [(class_names[i], float(probabilities[i])) for i in order]
 
 
-def predict_files(model, paths, class_names, k=3, *, convention="resize", normalize=True, show=None):
+def predict_files(model, paths, class_names, k=3, *, convention="resize", normalize=True, show=None, forward=None):
     """A Prediction per file, in order; unreadable files do not stop the others. show: a folder where each image
-    the model saw is saved as PNG (its file name + .seen.png)."""
+    the model saw is saved as PNG (its file name + .seen.png). forward: images -> probabilities (default: the
+    model's own predict)."""
     shape = tuple(model.input_shape[1:])
     read = []
     for path in paths:
@@ -109,7 +110,8 @@ def predict_files(model, paths, class_names, k=3, *, convention="resize", normal
         except ImageError as exc:
             read.append(Prediction(str(path), error=str(exc)))
     ok = [item for item in read if item.error is None]
-    answers = iter(model.predict(np.stack([item.seen for item in ok]), verbose=0) if ok else [])
+    forward = forward or (lambda images: model.predict(images, verbose=0))
+    answers = iter(forward(np.stack([item.seen for item in ok])) if ok else [])
     results = [item if item.error else replace(item, top=top_classes(next(answers), class_names, k)) for item in read]
     if show is not None:
         Path(show).mkdir(parents=True, exist_ok=True)

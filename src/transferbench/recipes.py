@@ -46,7 +46,9 @@ def describe(cfg):
             f"fine-tuning Adam {cfg.fine_tune_lr:g} for {cfg.fine_tune_epochs} epochs"
         )
     return (
-        f"fair: heads try Adam {', '.join(f'{lr:g}' for lr in HEAD_LRS)} (best validation loss) for <= {HEAD_EPOCHS} "
+        f"fair: heads try Adam {', '.join(f'{lr:g}' for lr in HEAD_LRS)} "
+        f"({cfg.head_search if cfg.cache else 'sequential'}; best validation loss) "
+        f"for <= {HEAD_EPOCHS} "
         f"epochs; CNN Adam {cfg.cnn_lr:g} <= {cfg.epochs} epochs; fine-tuning Adam {cfg.fine_tune_lr:g} <= "
         f"{cfg.fine_tune_epochs} epochs; early stopping on validation loss, patience {FAIR_PATIENCE}, best weights"
     )

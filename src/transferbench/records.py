@@ -59,6 +59,7 @@ class RowResult:
     preprocess: str | None = None
     path: str | None = None  # 'cached' (features computed once) or 'full-model' (the base runs every epoch)
     training_loop: str | None = None  # 'graph' or 'keras'
+    head_search: str | None = None  # 'side-by-side' or 'sequential' (cached heads with several learning rates)
     test_accuracy: float | None = None
     test_loss: float | None = None
     total_params: int | None = None

@@ -17,6 +17,7 @@ from .engines import resolve_engine
 from .evaluate import predict_probabilities
 from .feature_cache import feature_key
 from .features import check_cacheable, extract, extractor_for
+from .head_search import HeadSearch
 from .modeling import build_base, build_transfer_model, choose_weights, count_params, find_base
 from .probe import probe_head, timed_probe
 from .recipes import schedule
@@ -104,6 +105,21 @@ def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution):
     _, lr, record, weights = best
     head.set_weights(weights)
     return {**record, "train_seconds": seconds, "learning_rate": lr, "lr_grid": tried if len(tried) > 1 else None}
+
+
+def _train_head(head, ctx, cfg, features, row):
+    """Train a head on cached features: the learning-rate candidates side by side when there are several and the
+    config asks for it (head_search.py), otherwise one after another through the training loop."""
+    plan = schedule(cfg, "frozen")
+    if len(plan.learning_rates) == 1 or cfg.head_search == "sequential":
+        record = _fit_lr_grid(head, head, ctx, cfg, features, row, 16)
+        return {**record, "head_search": "sequential" if len(plan.learning_rates) > 1 else None}
+    labels = (ctx.splits.y_train, ctx.splits.y_val)
+    search = HeadSearch(
+        head, plan.learning_rates, epochs=plan.epochs, patience=plan.patience, batch_size=cfg.batch_size
+    )
+    search.fit(*zip(features, labels))
+    return {**search.record(), "head_search": "side-by-side"}
 
 
 def _evaluate(model, inputs, updates, batch_size=256):
@@ -255,7 +271,7 @@ def run_frozen_cached(row, cfg, ctx):
         "features_from_cache": hit,
         **used,
     }
-    record = _fit_lr_grid(head, head, ctx, cfg, (entry["pooled_train"], entry["pooled_val"]), row, 16)
+    record = _train_head(head, ctx, cfg, (entry["pooled_train"], entry["pooled_val"]), row)
     record["train_seconds"] += feature_seconds
     updates.update(record)
     return model, updates, _evaluate(head, entry["pooled_test"], updates, batch_size=1024)

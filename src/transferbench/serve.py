@@ -107,17 +107,33 @@ class LoadedModel:
     model: object
     layers: list
     lock: threading.Lock
+    forward: object  # raw images -> probabilities, on the engine chosen for this model
+    engine: str
 
     def probabilities(self, images):
         """Softmax outputs for a batch of raw images."""
         with self.lock:
-            return np.asarray(self.model(images, training=False))
+            return np.asarray(self.forward(images))
+
+
+def _inference(model, row, engine):
+    """(images -> probabilities, engine name) for a served model: OpenVINO where `engine` and the backbone's
+    measured speeds say so and it passes the check against TensorFlow, else TensorFlow's call."""
+    from .backbones import BACKBONES
+    from .engines import model_forward, resolve_engine
+
+    spec = BACKBONES.get(row.backbone) if row.backbone else None
+    wanted = resolve_engine(engine, spec, row.input_size) if spec or engine != "auto" else "tf"
+    if wanted == "tf":
+        return (lambda images: model(images, training=False)), "tf"
+    forward, choice = model_forward(model, wanted, label=row.id)
+    return forward, choice.engine
 
 
 class ModelBook:
     """Every ok model of a run folder, its class names and input convention."""
 
-    def __init__(self, run_dir, record):
+    def __init__(self, run_dir, record, engine="auto"):
         from .api import load_model, run_facts
         from .modeling import conv_layer_names
 
@@ -127,7 +143,8 @@ class ModelBook:
             path = self.run_dir / "models" / f"{row.id}.keras"
             if path.is_file():
                 model = load_model(path)
-                self.models[row.id] = LoadedModel(row, model, conv_layer_names(model), threading.Lock())
+                forward, used = _inference(model, row, engine)
+                self.models[row.id] = LoadedModel(row, model, conv_layer_names(model), threading.Lock(), forward, used)
         if not self.models:
             raise UsageError(f"{run_dir} has no finished model to serve (no ok row with a models/ file)")
         first = next(iter(self.models.values()))
@@ -158,6 +175,7 @@ class ModelBook:
                 {
                     "id": model_id,
                     "phase": loaded.row.phase,
+                    "engine": loaded.engine,
                     "top": [{"class": name, "probability": p} for name, p in top],
                     "seen": png_base64(pixels, scale=max(1, 112 // pixels.shape[0])),
                 }
@@ -216,7 +234,9 @@ def make_app(book, run_name):
         return HTMLResponse(html)
 
     async def models(request):
-        listed = [{"id": k, "phase": m.row.phase, "layers": m.layers} for k, m in book.models.items()]
+        listed = [
+            {"id": k, "phase": m.row.phase, "engine": m.engine, "layers": m.layers} for k, m in book.models.items()
+        ]
         return JSONResponse({"models": listed, "convention": book.convention, "classes": book.class_names})
 
     async def predict(request):
@@ -262,7 +282,7 @@ def _check_free(host, port):
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port or --host") from None
 
 
-def serve(run_dir, host="127.0.0.1", port=8000):
+def serve(run_dir, host="127.0.0.1", port=8000, engine="auto"):
     """Load the run's models and serve the page until Ctrl-C."""
     try:
         import starlette  # noqa: F401
@@ -277,7 +297,8 @@ def serve(run_dir, host="127.0.0.1", port=8000):
             f"--port must be 1..65535, got {port}"
         )  # a bad folder is said before the port is tried or a model loaded
     _check_free(host, port)
-    book = ModelBook(run_dir, record)
-    print(f"loaded {len(book.models)} models of {run_dir} ({book.convention} input convention)", flush=True)
+    book = ModelBook(run_dir, record, engine)
+    engines = ", ".join(f"{model_id} {loaded.engine}" for model_id, loaded in book.models.items())
+    print(f"loaded {len(book.models)} models of {run_dir} ({book.convention} input convention; {engines})", flush=True)
     print(f"serving http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
     uvicorn.run(make_app(book, Path(run_dir).name), host=host, port=port, log_level="warning")

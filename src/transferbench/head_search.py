@@ -1,0 +1,210 @@
+"""The fair recipe's learning-rate search for a head on cached features, with every candidate trained side by side.
+
+One pass over each batch feeds all candidates: each is a copy of the head from the same initial weights with its
+own Adam (FusedAdam), and each keeps its own early stopping (patience on its validation loss, best weights
+restored), so a candidate ends when it would have ended alone. The winner is the one with the lowest validation loss.
+Batches are the ones Keras's `fit` would make (graph_fit.keras_order), gathered chunk by chunk, so large feature
+arrays are never copied whole; the first candidate is the head itself, so with one learning rate this trains as
+`fit` does.
+"""
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import graph_fit, interrupts
+
+CHUNK_ROWS = 8192  # examples per graph call: a stop request waits at most one chunk
+VALIDATION_BATCH = 4096  # inference only, so a large batch costs no accuracy
+
+
+@dataclass
+class Candidate:
+    """One learning rate's head and its training so far."""
+
+    learning_rate: float
+    head: keras.Model
+    optimizer: "FusedAdam"
+    history: dict = field(default_factory=lambda: {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []})
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    best_weights: list | None = None
+    stopped: bool = False
+
+    @property
+    def epochs_run(self):
+        """Epochs this candidate trained."""
+        return len(self.history["loss"])
+
+
+def _hits(labels, probabilities):
+    """How many rows' most probable class is their label."""
+    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, -1, output_type=labels.dtype), labels), tf.float32))
+
+
+class FusedAdam:
+    """Adam with Keras's defaults (beta 0.9, 0.999, epsilon 1e-7) and Keras's update, applied by TensorFlow's fused
+    kernel: one pass over each variable instead of Keras's several, which matters when a step is a few milliseconds."""
+
+    def __init__(self, variables, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        self.variables, self.learning_rate = list(variables), learning_rate
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.moments = [(tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v))) for v in self.variables]
+        self.iterations = tf.Variable(0.0)
+
+    def apply(self, grads):
+        """One Adam step on the variables with these gradients."""
+        self.iterations.assign_add(1.0)
+        beta_1_power, beta_2_power = self.beta_1**self.iterations, self.beta_2**self.iterations
+        for variable, (m, v), grad in zip(self.variables, self.moments, grads):
+            tf.raw_ops.ResourceApplyAdam(
+                var=getattr(variable, "value", variable).handle,
+                m=m.handle,
+                v=v.handle,
+                beta1_power=beta_1_power,
+                beta2_power=beta_2_power,
+                lr=tf.constant(self.learning_rate, tf.float32),
+                beta1=tf.constant(self.beta_1, tf.float32),
+                beta2=tf.constant(self.beta_2, tf.float32),
+                epsilon=tf.constant(self.epsilon, tf.float32),
+                grad=grad,
+            )
+
+
+def _copy_head(head, weights, learning_rate):
+    """A candidate: a fresh copy of `head` holding `weights`, with its own Adam."""
+    copy = keras.models.clone_model(head)
+    copy.set_weights(weights)
+    return Candidate(learning_rate, copy, FusedAdam(copy.trainable_variables, learning_rate))
+
+
+class HeadSearch:
+    """Train one copy of `head` per learning rate, side by side, for at most `epochs` epochs; early stopping with
+    `patience` on each copy's validation loss (0: off, the last epoch counts). After `fit`, `head` holds the winner's
+    weights and `best_`, `candidates_` and `train_seconds_` describe the search."""
+
+    def __init__(self, head, learning_rates, *, epochs, patience, batch_size, verbose=True):
+        self.head, self.learning_rates = head, tuple(learning_rates)
+        self.epochs, self.patience, self.batch_size, self.verbose = epochs, patience, batch_size, verbose
+
+    def fit(self, train, val):
+        """Search on train = (features, labels), validated on val = (features, labels)."""
+        start = time.perf_counter()
+        x, y = train[0], np.asarray(train[1], dtype=np.int32)
+        head, rates = self.head, self.learning_rates
+        copies = (_copy_head(head, head.get_weights(), lr) for lr in rates[1:])
+        self.candidates_ = [Candidate(rates[0], head, FusedAdam(head.trainable_variables, rates[0])), *copies]
+        orders = graph_fit.keras_order(len(y))
+        val_x, val_y = tf.constant(val[0]), tf.constant(np.asarray(val[1], dtype=np.int32))
+        train_chunk, score = self._graphs()
+        with interrupts.deferred():
+            for epoch in range(self.epochs):
+                running = [c for c in self.candidates_ if not c.stopped]
+                if not running:
+                    break
+                totals = self._train_epoch(train_chunk, running, x, y, next(orders).numpy())
+                for candidate, (loss, accuracy) in zip(running, totals):
+                    val_loss, val_accuracy = (float(v) for v in score(candidate.head, val_x, val_y))
+                    self._end_epoch(candidate, epoch, loss, accuracy, val_loss, val_accuracy)
+                self._say(epoch, running)
+                if interrupts.requested():
+                    break
+        self.best_ = min(self.candidates_, key=lambda c: (c.best_loss, self.candidates_.index(c)))
+        if self.best_.best_weights is None:
+            raise FloatingPointError("training loss became NaN or infinite for every learning rate")
+        self.head.set_weights(self.best_.best_weights)
+        self.train_seconds_ = time.perf_counter() - start
+        return self
+
+    def record(self):
+        """The fit record of the winner (as training.fit returns), with the search's time, rate and grid."""
+        best = self.best_
+        grid = {f"{c.learning_rate:g}": c.best_loss for c in self.candidates_}
+        return {
+            "history": best.history,
+            "train_seconds": self.train_seconds_,
+            "epochs_run": best.epochs_run,
+            "best_epoch": best.best_epoch,
+            "learning_rate": best.learning_rate,
+            "lr_grid": grid if len(grid) > 1 else None,
+        }
+
+    def _train_epoch(self, train_chunk, running, x, y, order):
+        """One epoch in this order: mean loss and accuracy of each running candidate."""
+        size = self.batch_size
+        heads = [c.head for c in running]
+        optimizers = [c.optimizer for c in running]
+        sums = np.zeros((len(running), 2))
+        rows_per_chunk = max(size, CHUNK_ROWS // size * size)
+        for begin in range(0, len(y), rows_per_chunk):
+            rows = order[begin : begin + rows_per_chunk]
+            chunk_sums = train_chunk(heads, optimizers, tf.constant(x[rows]), tf.constant(y[rows]))
+            sums += chunk_sums.numpy()
+            if interrupts.requested():
+                break
+        return [(loss / len(y), correct / len(y)) for loss, correct in sums]
+
+    def _graphs(self):
+        """Traced functions: train every given head on a chunk of batches; score one head on the validation set.
+        A new set of running heads traces the training function again (at most once per candidate that stops)."""
+        size = self.batch_size
+
+        @tf.function(reduce_retracing=True)
+        def train_chunk(heads, optimizers, x, y):
+            sums = tf.zeros([len(heads), 2])  # per head: summed loss, correct predictions
+            steps = (tf.shape(y)[0] + size - 1) // size
+            for step in tf.range(steps):
+                xb, yb = x[step * size : (step + 1) * size], y[step * size : (step + 1) * size]
+                with tf.GradientTape() as tape:
+                    outputs = [head(xb, training=True) for head in heads]
+                    losses = [keras.losses.sparse_categorical_crossentropy(yb, out) for out in outputs]
+                    total = tf.add_n([tf.reduce_mean(loss) for loss in losses])
+                grads = tape.gradient(total, [head.trainable_variables for head in heads])
+                for optimizer, grad in zip(optimizers, grads):
+                    optimizer.apply(grad)
+                sums += tf.stack(
+                    [tf.stack([tf.reduce_sum(loss), _hits(yb, out)]) for loss, out in zip(losses, outputs)]
+                )
+            return sums
+
+        @tf.function(reduce_retracing=True)
+        def score(head, x, y):
+            loss, correct = tf.constant(0.0), tf.constant(0.0)
+            for begin in tf.range(0, tf.shape(y)[0], VALIDATION_BATCH):
+                xb, yb = x[begin : begin + VALIDATION_BATCH], y[begin : begin + VALIDATION_BATCH]
+                out = head(xb, training=False)
+                loss += tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(yb, out))
+                correct += _hits(yb, out)
+            count = tf.cast(tf.shape(y)[0], tf.float32)
+            return loss / count, correct / count
+
+        return train_chunk, score
+
+    def _end_epoch(self, candidate, epoch, loss, accuracy, val_loss, val_accuracy):
+        """Record the epoch; keep the best weights; stop the candidate when its patience runs out or it fails."""
+        for name, value in zip(candidate.history, (loss, accuracy, val_loss, val_accuracy)):
+            candidate.history[name].append(value)
+        if not np.isfinite(loss):
+            candidate.stopped = True  # as TerminateOnNaN: this candidate cannot win
+            return
+        if not self.patience or val_loss < candidate.best_loss:
+            candidate.best_loss, candidate.best_epoch = val_loss, epoch + 1
+            candidate.best_weights = candidate.head.get_weights()
+        elif epoch + 1 - candidate.best_epoch >= self.patience:
+            candidate.stopped = True
+
+    def _say(self, epoch, running):
+        """One line per epoch: each running candidate's validation loss and accuracy."""
+        if not self.verbose:
+            return
+        parts = [
+            f"lr {c.learning_rate:g}: val_loss {c.history['val_loss'][-1]:.4f} acc {c.history['val_accuracy'][-1]:.4f}"
+            + (" (stops)" if c.stopped else "")
+            for c in running
+        ]
+        print(f"Epoch {epoch + 1}/{self.epochs}  " + "; ".join(parts), file=sys.stdout, flush=True)

@@ -1,0 +1,73 @@
+"""The side-by-side head search: Keras's Adam update, Keras's fit for one candidate, early stopping per candidate."""
+
+import keras
+import numpy as np
+import pytest
+
+from transferbench.head_search import FusedAdam, HeadSearch
+from transferbench.training import compile_model
+
+
+def _data(count=400, dim=12, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(count, dim)).astype(np.float32)
+    y = (x[:, :3] @ np.array([1.0, -1.0, 0.5], np.float32) > 0).astype(np.int64) + (x[:, 3] > 1)
+    return (x[:320], y[:320]), (x[320:], y[320:])
+
+
+def _head(dim=12):
+    keras.utils.set_random_seed(3)  # same initial weights and dropout seeds in every call
+    inputs = keras.Input((dim,))
+    hidden = keras.layers.Dense(16, activation="relu")(keras.layers.Dropout(0.3)(inputs))
+    hidden = keras.layers.BatchNormalization()(hidden)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden), name="head")
+
+
+def test_fused_adam_makes_keras_adams_update():
+    rng = np.random.default_rng(1)
+    start = rng.normal(size=(5, 4)).astype(np.float32)
+    ours, theirs = keras.Variable(start), keras.Variable(start)
+    fused = FusedAdam([ours], 0.01)
+    reference = keras.optimizers.Adam(0.01)
+    for _ in range(6):
+        grad = rng.normal(size=(5, 4)).astype(np.float32)
+        fused.apply([grad])
+        reference.apply([grad], [theirs])
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours.numpy(), start)
+
+
+def test_one_candidate_trains_as_keras_fit():
+    train, val = _data()
+    reference = _head()
+    compile_model(reference, 0.01)
+    history = reference.fit(*train, validation_data=val, epochs=4, batch_size=32, shuffle=True, verbose=0)
+    head = _head()
+    search = HeadSearch(head, (0.01,), epochs=4, patience=0, batch_size=32, verbose=False).fit(train, val)
+    record = search.record()
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(record["history"][key], history.history[key], rtol=1e-4, atol=1e-5)
+    for mine, theirs in zip(head.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+    assert record["lr_grid"] is None and record["epochs_run"] == record["best_epoch"] == 4
+
+
+def test_each_candidate_keeps_its_own_early_stopping_and_the_best_one_wins():
+    train, val = _data()
+    head = _head()
+    initial = head.get_weights()
+    rates = (1e-4, 0.05, 1.0)
+    search = HeadSearch(head, rates, epochs=40, patience=3, batch_size=32, verbose=False).fit(train, val)
+    for candidate in search.candidates_:
+        losses = candidate.history["val_loss"]
+        assert candidate.best_loss == pytest.approx(min(losses))
+        assert candidate.best_epoch == int(np.argmin(losses)) + 1
+        assert candidate.epochs_run == min(40, candidate.best_epoch + 3), candidate.learning_rate
+    assert len({c.epochs_run for c in search.candidates_}) > 1  # they ended at different epochs
+    record = search.record()
+    assert record["lr_grid"] == {f"{c.learning_rate:g}": c.best_loss for c in search.candidates_}
+    assert record["learning_rate"] == float(min(record["lr_grid"], key=record["lr_grid"].get))
+    # the head now holds the winner's best weights: its validation loss is the winner's best
+    compile_model(head, 0.01)
+    assert head.evaluate(*val, verbose=0)[0] == pytest.approx(search.best_.best_loss, rel=1e-4)
+    assert any(not np.allclose(a, b) for a, b in zip(head.get_weights(), initial))
