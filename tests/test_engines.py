@@ -106,3 +106,38 @@ def test_predict_and_the_page_answer_alike_on_either_engine(digit_run):
         assert [t["probability"] for t in ours["top"]] == pytest.approx(
             [t["probability"] for t in theirs["top"]], abs=1e-4
         )
+
+
+@pytest.mark.slow
+def test_int8_rows_record_what_int8_cost(tmp_path):
+    """--precision int8: OpenVINO quantized by NNCF; each row keeps its accuracy on fp32 test features beside it."""
+    import transferbench
+
+    pytest.importorskip("nncf")
+    config = transferbench.RunConfig(
+        models=["mobilenetv2", "mobilenetv2_probe"],
+        fine_tune=["none"],
+        weights="random",
+        train_limit=600,
+        test_limit=200,
+        epochs=2,
+        recipe="course",
+        precision="int8",
+        disk_cache=False,
+        report=False,
+    )
+    rows = transferbench.run(config, out=tmp_path / "int8").rows
+    for row in rows:
+        assert (row.status, row.engine, row.precision) == ("ok", "openvino", "int8"), row.reason
+        assert 0.0 <= row.fp32_test_accuracy <= 1.0 and abs(row.test_accuracy - row.fp32_test_accuracy) < 0.2
+    assert rows[0].engine_check.startswith("int8 (300 calibration images)")
+    assert float(rows[0].engine_check.split("max rel ")[1].split()[0]) > MAX_RELATIVE  # int8 is not fp32
+
+
+def test_int8_needs_the_openvino_pass():
+    import transferbench
+    from transferbench.errors import UsageError
+
+    for extra in ({"engine": "tf"}, {"cache": False}):
+        with pytest.raises(UsageError, match="precision int8"):
+            transferbench.RunConfig(precision="int8", **extra).validate()

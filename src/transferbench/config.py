@@ -113,6 +113,11 @@ class RunConfig:
         "engine of frozen forward passes: tf, openvino (checked against tf on a sample, falls back when "
         "it differs), auto: openvino where it measured faster and is installed (pip install -e '.[openvino]')",
     )
+    precision: Literal["fp32", "int8"] = setting(
+        "fp32",
+        "frozen passes in fp32, or int8 on OpenVINO (NNCF post-training quantization on 300 training images; "
+        "each row also records its test accuracy on fp32 features, to show what int8 cost)",
+    )
     disk_cache: bool = setting(True, "keep computed features on disk across runs (under cache_dir/features)")
     extract_batch_size: int | None = setting(
         None,
@@ -136,6 +141,8 @@ class RunConfig:
             setattr(self, name, check_value(name, getattr(self, name)))
         if not self.models:
             raise UsageError("models is empty: name at least one model")
+        if self.precision == "int8" and (self.engine == "tf" or not self.cache):
+            raise UsageError("--precision int8 quantizes the cached OpenVINO pass: drop --engine tf / --no-cache")
         if isinstance(self.seeds, int):
             self.seeds = [self.seed + i for i in range(self.seeds)]
         return self

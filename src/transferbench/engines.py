@@ -6,6 +6,7 @@ row has CPUs. Before its features are used, a sample is checked against TensorFl
 falls back to TensorFlow, says so in one line, and the row records it.
 """
 
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import numpy as np
 
 MAX_RELATIVE = 1e-4  # largest |openvino - tf| / max |tf| accepted, per output
 CHECK_IMAGES = 32
+CALIBRATION_IMAGES = 300  # int8: NNCF's default subset size, drawn at random from the first image set
 
 
 def openvino_available():
@@ -56,11 +58,23 @@ def tf_forward(extractor, sample=None):
     return forward, call
 
 
-def openvino_forward(call, sample, threads):
-    """The extractor's tf.function converted and compiled by OpenVINO (f32, `threads` CPU threads)."""
+def quantize(model, calibration):
+    """The OpenVINO model with int8 weights and activations: NNCF's post-training quantization, its ranges
+    calibrated on these images."""
+    import nncf
+
+    batches = [calibration[i : i + 32] for i in range(0, len(calibration), 32)]
+    return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
+
+
+def openvino_forward(call, sample, threads, calibration=None):
+    """The extractor's tf.function converted and compiled by OpenVINO (f32, `threads` CPU threads); quantized to
+    int8 first when calibration images are given."""
     import openvino as ov
 
     model = ov.convert_model(call, example_input=sample[:8])
+    if calibration is not None:
+        model = quantize(model, calibration)
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
     compiled = ov.Core().compile_model(model, "CPU", config)
     outputs = compiled.outputs
@@ -72,16 +86,24 @@ def openvino_forward(call, sample, threads):
     return forward
 
 
-def choose(extractor, sample, engine, threads=None, label="features", plain=None):
+def calibration_images(images, count=CALIBRATION_IMAGES, seed=0):
+    """A seeded random subset of `images` (in their order) for int8 calibration."""
+    rng = np.random.default_rng(seed)
+    return images[np.sort(rng.choice(len(images), min(count, len(images)), replace=False))]
+
+
+def choose(extractor, sample, engine, threads=None, label="features", plain=None, precision="fp32"):
     """(forward, EngineChoice) for a pass: TensorFlow, or OpenVINO once its outputs on `sample` match
     TensorFlow's within MAX_RELATIVE (else TensorFlow, with one line saying why). plain: the same extractor
-    in plain Keras layers, for OpenVINO to convert (default: extractor)."""
+    in plain Keras layers, for OpenVINO to convert (default: extractor). precision 'int8': OpenVINO quantized on
+    calibration images from `sample`; its difference from TensorFlow is recorded, never a reason to fall back."""
     forward, call = tf_forward(extractor, sample)
     if engine == "tf":
         return forward, EngineChoice("tf")
     threads = threads or os.cpu_count()
+    calibration = calibration_images(sample) if precision == "int8" else None
     try:
-        fast = openvino_forward(tf_forward(plain)[1] if plain is not None else call, sample, threads)
+        fast = openvino_forward(tf_forward(plain)[1] if plain is not None else call, sample, threads, calibration)
         reference, candidate = forward(sample[:CHECK_IMAGES]), fast(sample[:CHECK_IMAGES])
     except Exception as exc:  # a conversion or compile failure costs speed, not the row
         note = f"openvino failed ({type(exc).__name__}: {str(exc).splitlines()[0][:150] if str(exc) else ''})"
@@ -89,6 +111,9 @@ def choose(extractor, sample, engine, threads=None, label="features", plain=None
         return forward, EngineChoice("tf", note=note + "; fell back to tf")
     max_abs = max(float(np.abs(a - b).max()) for a, b in zip(candidate, reference))
     max_rel = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(candidate, reference))
+    if calibration is not None:
+        note = f"int8 ({len(calibration)} calibration images): max abs {max_abs:.2e}, max rel {max_rel:.2e} from tf fp32"
+        return fast, EngineChoice("openvino", max_abs, max_rel, note)
     if max_rel > MAX_RELATIVE:
         note = f"openvino features differ from tensorflow's by {max_rel:.1e} relative (limit {MAX_RELATIVE:g})"
         print(f"{label}: {note}; using TensorFlow", file=sys.stderr)
@@ -104,11 +129,15 @@ def model_forward(model, engine, threads=None, label="model"):
     return (lambda images: forward(np.asarray(images, np.uint8))[0]), choice
 
 
-def resolve_engine(requested, backbone_spec, input_size):
+def resolve_engine(requested, backbone_spec, input_size, precision="fp32"):
     """The engine to try for a backbone: 'auto' picks OpenVINO where it measured faster (the registry's
-    openvino_faster sizes) and it is installed; 'openvino' without it is a UsageError."""
+    openvino_faster sizes) and it is installed, and always for int8; 'openvino' without it is a UsageError."""
     from .errors import UsageError
 
+    if precision == "int8":
+        if importlib.util.find_spec("nncf") is None:
+            raise UsageError("--precision int8 needs OpenVINO and NNCF: pip install -e '.[openvino]'")
+        requested = "openvino"
     if requested == "tf":
         return "tf"
     if not openvino_available():

@@ -45,20 +45,31 @@ def extractor_for(model, cut_after=None, fast_convs=True):
 
 
 def extract(
-    extractor, image_sets, *, batch_size=256, label="features", engine="tf", threads=None, choice=None, plain=None
+    extractor,
+    image_sets,
+    *,
+    batch_size=256,
+    label="features",
+    engine="tf",
+    threads=None,
+    choice=None,
+    plain=None,
+    precision="fp32",
 ):
     """Run extractor over several uint8 image arrays in batches; return, per array, a list of outputs.
 
     engine: 'tf' (a direct tf.function call, traced once for all arrays) or 'openvino' (checked against
     TensorFlow on a sample first; engines.py), which converts `plain` (the extractor without the small_conv
-    rewrite) when given. choice: a list that receives the EngineChoice. Progress goes to stdout."""
+    rewrite) when given. choice: a list that receives the EngineChoice. precision 'int8': OpenVINO quantized on
+    images from the first array. Progress goes to stdout."""
     from .engines import choose
 
-    forward, used = choose(extractor, image_sets[0], engine, threads, label, plain=plain)
+    forward, used = choose(extractor, image_sets[0], engine, threads, label, plain=plain, precision=precision)
     if choice is not None:
         choice.append(used)
     total = sum(len(images) for images in image_sets)
-    print(f"{label}: one forward pass over {total:,} images ({used.engine})", flush=True)
+    kind = f"{used.engine}, int8" if precision == "int8" and used.engine == "openvino" else used.engine
+    print(f"{label}: one forward pass over {total:,} images ({kind})", flush=True)
     progress = Counter(total, "image", label)
     done, results = 0, []
     with interrupts.deferred():

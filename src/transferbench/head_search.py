@@ -86,10 +86,11 @@ def _copy_head(head, weights, learning_rate):
 class HeadSearch:
     """Train one copy of `head` per learning rate, side by side, for at most `epochs` epochs; early stopping with
     `patience` on each copy's validation loss (0: off, the last epoch counts). After `fit`, `head` holds the winner's
-    weights and `best_`, `candidates_` and `train_seconds_` describe the search."""
+    weights and `best_`, `candidates_` and `train_seconds_` describe the search. seed: set Keras's global seed
+    before the first batch (None: leave it as it is)."""
 
-    def __init__(self, head, learning_rates, *, epochs, patience, batch_size, verbose=True):
-        self.head, self.learning_rates = head, tuple(learning_rates)
+    def __init__(self, head, learning_rates, *, epochs, patience, batch_size, seed=None, verbose=True):
+        self.head, self.learning_rates, self.seed = head, tuple(learning_rates), seed
         self.epochs, self.patience, self.batch_size, self.verbose = epochs, patience, batch_size, verbose
 
     def fit(self, train, val):
@@ -99,6 +100,8 @@ class HeadSearch:
         head, rates = self.head, self.learning_rates
         copies = (_copy_head(head, head.get_weights(), lr) for lr in rates[1:])
         self.candidates_ = [Candidate(rates[0], head, FusedAdam(head.trainable_variables, rates[0])), *copies]
+        if self.seed is not None:  # as the sequential search seeds each candidate's fit: the same batches
+            keras.utils.set_random_seed(self.seed)
         orders = graph_fit.keras_order(len(y))
         val_x, val_y = tf.constant(val[0]), tf.constant(np.asarray(val[1], dtype=np.int32))
         train_chunk, score = self._graphs()

@@ -70,6 +70,8 @@ class RowResult:
     evaluate_seconds: float | None = None
     features_from_cache: bool | None = None
     engine: str | None = None  # the engine of the frozen forward pass: tf or openvino
+    precision: str | None = None  # 'fp32' or 'int8' (the frozen pass's, when it ran on OpenVINO in int8)
+    fp32_test_accuracy: float | None = None  # an int8 row's head on fp32 test features: what int8 cost
     engine_check: str | None = None  # openvino's difference from tensorflow on a sample, or why it fell back
     feature_key: str | None = None
     train_size: int | None = None

@@ -116,7 +116,7 @@ def _train_head(head, ctx, cfg, features, row):
         return {**record, "head_search": "sequential" if len(plan.learning_rates) > 1 else None}
     labels = (ctx.splits.y_train, ctx.splits.y_val)
     search = HeadSearch(
-        head, plan.learning_rates, epochs=plan.epochs, patience=plan.patience, batch_size=cfg.batch_size
+        head, plan.learning_rates, epochs=plan.epochs, patience=plan.patience, batch_size=cfg.batch_size, seed=cfg.seed
     )
     search.fit(*zip(features, labels))
     return {**search.record(), "head_search": "side-by-side"}
@@ -128,6 +128,15 @@ def _evaluate(model, inputs, updates, batch_size=256):
     probabilities = predict_probabilities(model, inputs, batch_size=batch_size)
     updates["evaluate_seconds"] = time.perf_counter() - start
     return probabilities
+
+
+def _evaluate_head(head, entry, ctx, updates):
+    """Test probabilities of a head on the cached test features; with int8 features, also its accuracy on the
+    fp32 ones (updates['fp32_test_accuracy'])."""
+    if "pooled_test_fp32" in entry:
+        fp32 = predict_probabilities(head, entry["pooled_test_fp32"], batch_size=1024)
+        updates["fp32_test_accuracy"] = float((fp32.argmax(-1) == ctx.splits.y_test).mean())
+    return _evaluate(head, entry["pooled_test"], updates, batch_size=1024)
 
 
 def run_scratch(row, cfg, ctx):
@@ -189,11 +198,13 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
     images and sliced with this cell's indices; otherwise over the cell's own splits."""
     sources = ("pool", "test") if ctx.index is not None else SPLIT_NAMES
     needed = [f"pooled_{s}" for s in sources] + ([f"cut_{s}" for s in sources] if cut_after else [])
+    int8 = cfg.precision == "int8"
+    needed += ["pooled_test_fp32"] if int8 else []
     check_cacheable(model, cut_after)  # before any use, cached or computed: features must be exact
     entry = ctx.cache.get(key, needed)
     seconds, hit = 0.0, entry is not None
-    engine = resolve_engine(cfg.engine, spec, cfg.input_size)
-    used = {"engine": engine, "engine_check": "features read from the cache"}
+    engine = resolve_engine(cfg.engine, spec, cfg.input_size, cfg.precision)
+    used = {"engine": engine, "engine_check": "features read from the cache", "precision": cfg.precision}
     if entry is None:
         extractor = extractor_for(model, cut_after)
         batch = cfg.extract_batch_size or auto_extract_batch(cfg.input_size)
@@ -211,12 +222,17 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
             threads=cfg.cpus_per_row,
             choice=choice,
             plain=plain,
+            precision=cfg.precision,
         )
-        used = choice[0].record()
+        int8 = int8 and choice[0].engine == "openvino"
+        used = {**choice[0].record(), "precision": "int8" if int8 else "fp32"}
         for split, outputs in zip(sources, passes):
             entry[f"pooled_{split}"] = outputs[-1]
             if cut_after:
                 entry[f"cut_{split}"] = outputs[0]
+        if int8:  # the same test images through TensorFlow in fp32: the row measures what int8 cost
+            (reference,) = extract(extractor, [ctx.splits.x_test], batch_size=batch, label=f"{label} fp32 reference")
+            entry["pooled_test_fp32"] = reference[-1]
         seconds = time.perf_counter() - start
         ctx.cache.put(key, entry, description=f"{label}, {dict(zip(sources, map(len, image_sets)))}")
     if ctx.index is not None:
@@ -227,7 +243,7 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
                 for kind in kinds
                 for split in ("train", "val")
             },
-            **{f"{kind}_test": entry[f"{kind}_test"] for kind in kinds},
+            **{name: values for name, values in entry.items() if name.endswith(("_test", "_test_fp32"))},
         }
     return entry, seconds, hit, used
 
@@ -253,7 +269,8 @@ def _frozen_key(spec, cfg, ctx, choice, model):
         data=ctx.data_digest,
         keras=keras.__version__,
         tensorflow=ctx.tf_version,
-        engine=resolve_engine(cfg.engine, spec, cfg.input_size),
+        engine=resolve_engine(cfg.engine, spec, cfg.input_size, cfg.precision),
+        **({"precision": "int8"} if cfg.precision == "int8" else {}),  # fp32 keys stay as they were
     )
 
 
@@ -274,7 +291,7 @@ def run_frozen_cached(row, cfg, ctx):
     record = _train_head(head, ctx, cfg, (entry["pooled_train"], entry["pooled_val"]), row)
     record["train_seconds"] += feature_seconds
     updates.update(record)
-    return model, updates, _evaluate(head, entry["pooled_test"], updates, batch_size=1024)
+    return model, updates, _evaluate_head(head, entry, ctx, updates)
 
 
 def run_probe(row, cfg, ctx):
@@ -306,7 +323,7 @@ def run_probe(row, cfg, ctx):
         **used,
         **record,
     }
-    return model, updates, _evaluate(head, entry["pooled_test"], updates, batch_size=1024)
+    return model, updates, _evaluate_head(head, entry, ctx, updates)
 
 
 def _phase_one_model(row, ctx):

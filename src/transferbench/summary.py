@@ -104,6 +104,13 @@ def print_summary(record, run_dir):
     split = time_split(ok)
     if split:
         print("time split: " + ", ".join(f"{part} {seconds:.1f}s" for part, seconds in split.items()))
+    for row in ok:
+        if row.fp32_test_accuracy is not None:
+            change = (row.test_accuracy - row.fp32_test_accuracy) * 100
+            print(
+                f"int8: {row.id} {row.test_accuracy * 100:.2f}% on int8 features, "
+                f"{row.fp32_test_accuracy * 100:.2f}% on fp32 ones ({change:+.2f} points)"
+            )
     nodes = {}
     for row in record.rows:
         if row.node:
