@@ -32,6 +32,17 @@ def row_inputs(tiny_splits, tmp_path):
     return make
 
 
+def three_classes(count=300, dim=12, seed=0):
+    """A small 3-class problem a head learns in a few epochs: (train, val) as (x, y), split 80/20."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(count, dim)).astype(np.float32)
+    y = (x[:, :3] @ np.array([1.0, -1.0, 0.5], np.float32) > 0).astype(np.int64) + (x[:, 3] > 1)
+    cut = count * 4 // 5
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
 def spec_of(cfg, name, phase="frozen", parent=None):
     """The RowSpec of a one-cell row named `name` under cfg (backbone = name without its suffix)."""
     from transferbench.records import RowSpec

@@ -3,16 +3,10 @@
 import keras
 import numpy as np
 import pytest
+from conftest import three_classes
 
 from transferbench import graph_fit, interrupts, lean_feed
 from transferbench.training import compile_model, fit
-
-
-def _data(count=300, dim=12, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(count, dim)).astype(np.float32)
-    y = (x[:, :3] @ np.array([1.0, -1.0, 0.5], np.float32) > 0).astype(np.int64) + (x[:, 3] > 1)
-    return (x[:240], y[:240]), (x[240:], y[240:])
 
 
 def _head(dim=12):
@@ -26,7 +20,7 @@ def _head(dim=12):
 
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_the_same_training_as_keras_fit(shuffle):
-    train, val = _data()
+    train, val = three_classes()
     reference = _head()
     history = reference.fit(*train, validation_data=val, epochs=3, batch_size=32, shuffle=shuffle, verbose=0)
     model = _head()
@@ -38,7 +32,7 @@ def test_the_same_training_as_keras_fit(shuffle):
 
 
 def test_shuffled_training_learns_and_is_deterministic_per_seed():
-    train, val = _data()
+    train, val = three_classes()
     runs = []
     for _ in range(2):
         model = _head()
@@ -51,7 +45,7 @@ def test_shuffled_training_learns_and_is_deterministic_per_seed():
 
 
 def test_early_stopping_restores_the_best_epoch():
-    train, val = _data()
+    train, val = three_classes()
     model = _head()
     compile_model(model, 0.5)  # far too high: validation loss soon stops improving
     record = fit(model, train, val, epochs=40, batch_size=32, patience=2, in_graph=True)
@@ -62,7 +56,7 @@ def test_early_stopping_restores_the_best_epoch():
 
 def test_a_stop_request_ends_training_after_the_current_chunk(monkeypatch):
     monkeypatch.setattr(graph_fit, "CHUNK_STEPS", 2)
-    train, val = _data()
+    train, val = three_classes()
     seen = []
 
     class AskToStop(keras.callbacks.Callback):
@@ -78,7 +72,7 @@ def test_a_stop_request_ends_training_after_the_current_chunk(monkeypatch):
 def test_large_arrays_still_go_through_the_lean_feed(monkeypatch):
     monkeypatch.setattr(lean_feed, "LEAN_BYTES", 0)
     monkeypatch.setattr(graph_fit, "fit_in_graph", lambda *a, **k: pytest.fail("large arrays were copied"))
-    train, val = _data()
+    train, val = three_classes()
     assert fit(_head(), train, val, epochs=1, batch_size=32, patience=0, in_graph=True)["epochs_run"] == 1
 
 
@@ -86,6 +80,6 @@ def test_the_copied_arrays_and_traced_functions_are_dropped_after_training(monke
     made = []
     original = graph_fit._Steps
     monkeypatch.setattr(graph_fit, "_Steps", lambda *args: made.append(original(*args)) or made[-1])
-    train, val = _data()
+    train, val = three_classes()
     graph_fit.fit_in_graph(_head(), train, val, epochs=1, batch_size=32, verbose=0)
     assert made and made[0].x is None and made[0].val_x is None and made[0].train_range is None

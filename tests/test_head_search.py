@@ -3,16 +3,10 @@
 import keras
 import numpy as np
 import pytest
+from conftest import three_classes
 
 from transferbench.head_search import FusedAdam, HeadSearch
 from transferbench.training import compile_model
-
-
-def _data(count=400, dim=12, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(count, dim)).astype(np.float32)
-    y = (x[:, :3] @ np.array([1.0, -1.0, 0.5], np.float32) > 0).astype(np.int64) + (x[:, 3] > 1)
-    return (x[:320], y[:320]), (x[320:], y[320:])
 
 
 def _head(dim=12):
@@ -38,7 +32,7 @@ def test_fused_adam_makes_keras_adams_update():
 
 
 def test_one_candidate_trains_as_keras_fit():
-    train, val = _data()
+    train, val = three_classes(400)
     reference = _head()
     compile_model(reference, 0.01)
     history = reference.fit(*train, validation_data=val, epochs=4, batch_size=32, shuffle=True, verbose=0)
@@ -53,7 +47,7 @@ def test_one_candidate_trains_as_keras_fit():
 
 
 def test_each_candidate_keeps_its_own_early_stopping_and_the_best_one_wins():
-    train, val = _data()
+    train, val = three_classes(400)
     head = _head()
     initial = head.get_weights()
     rates = (1e-4, 0.05, 1.0)
