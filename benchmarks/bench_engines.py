@@ -2,7 +2,8 @@
 
 Per backbone and size: images/s of TensorFlow's direct tf.function call, of OpenVINO called synchronously on a
 model compiled with the LATENCY hint, and of OpenVINO with the THROUGHPUT hint fed by an AsyncInferQueue; the
-largest feature difference; the ratio of the best OpenVINO way to TensorFlow; and the floor (multiply-adds per
+largest feature difference; the ratio of the best OpenVINO way to TensorFlow; OpenVINO int8 (`--precision int8`:
+NNCF-quantized on the images themselves, called as the sync column; its speed only); and the floor (multiply-adds per
 image over this CPU's measured float32 matmul rate). Random weights, MNIST-shaped uint8 inputs.
 
     python benchmarks/bench_engines.py [--images 256] [--backbones mobilenetv2,resnet50]
@@ -24,7 +25,7 @@ from bench_handwriting import cpu_model  # noqa: E402
 
 from transferbench.backbones import BACKBONES  # noqa: E402
 from transferbench.config import auto_extract_batch  # noqa: E402
-from transferbench.engines import openvino_forward, tf_forward  # noqa: E402
+from transferbench.engines import calibration_images, openvino_forward, tf_forward  # noqa: E402
 from transferbench.features import extractor_for  # noqa: E402
 from transferbench.modeling import build_base, build_transfer_model, choose_weights, find_base  # noqa: E402
 
@@ -86,6 +87,11 @@ def measure(name, size, count, threads, rate):
     tf_pass, _ = tf_forward(extractor, images)
     _, call = tf_forward(extractor_for(model, None, fast_convs=False), images)  # what OpenVINO converts
     ov_pass = openvino_forward(call, images, threads)
+    try:
+        int8_pass = openvino_forward(call, images, threads, calibration_images(images))
+    except RuntimeError as exc:  # a run falls back to TensorFlow here; the table says so
+        print(f"{name} {size} px: int8 failed: {str(exc).strip().splitlines()[-1][:120]}", flush=True)
+        int8_pass = None
 
     def over(forward):
         return lambda: [forward(images[b : b + batch]) for b in range(0, count, batch)]
@@ -94,11 +100,15 @@ def measure(name, size, count, threads, rate):
     tf_rate = count / min(_timed(over(tf_pass)) for _ in range(2))
     sync_rate = count / min(_timed(over(ov_pass)) for _ in range(2))
     queue_rate = async_rate(call, images, batch, threads)
+    int8_rate = float("nan")
+    if int8_pass is not None:
+        int8_pass(images[:batch])  # warm-up
+        int8_rate = count / min(_timed(over(int8_pass)) for _ in range(2))
     reference, candidate = tf_pass(images[:64]), ov_pass(images[:64])
     diff = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(candidate, reference))
     floor = rate / multiply_adds(find_base(model))
     best = max(sync_rate, queue_rate)
-    return tf_rate, sync_rate, queue_rate, best / tf_rate, diff, floor
+    return tf_rate, sync_rate, queue_rate, best / tf_rate, diff, floor, int8_rate
 
 
 def main():
@@ -112,17 +122,17 @@ def main():
     print(f"OpenVINO {ov.__version__}, TensorFlow {tf.__version__}; random weights, {args.images} images per pass")
     print(
         f"{'backbone':<17} {'px':>3} {'tf img/s':>9} {'ov sync':>8} {'ov async':>9} {'ratio':>6} {'rel diff':>9} "
-        f"{'floor img/s':>11}"
+        f"{'floor img/s':>11} {'ov int8':>8}"
     )
     ratios = {}
     for name in args.backbones.split(","):
         for size in (32, 96):
             count = args.images if size == 32 else max(64, args.images // 2)
-            tf_rate, sync_rate, queue_rate, ratio, diff, floor = measure(name, size, count, threads, rate)
+            tf_rate, sync_rate, queue_rate, ratio, diff, floor, int8_rate = measure(name, size, count, threads, rate)
             ratios[name, size] = ratio
             print(
                 f"{name:<17} {size:>3} {tf_rate:>9.0f} {sync_rate:>8.0f} {queue_rate:>9.0f} {ratio:>5.2f}x "
-                f"{diff:>9.1e} {floor:>11.0f}",
+                f"{diff:>9.1e} {floor:>11.0f} {int8_rate:>8.0f}",
                 flush=True,
             )
             keras.backend.clear_session()
