@@ -141,3 +141,15 @@ def test_int8_needs_the_openvino_pass():
     for extra in ({"engine": "tf"}, {"cache": False}):
         with pytest.raises(UsageError, match="precision int8"):
             transferbench.RunConfig(precision="int8", **extra).validate()
+
+
+def test_a_pass_openvino_cannot_compile_falls_back_naming_the_reason(tiny_splits, monkeypatch, capsys):
+    """OpenVINO's exceptions put their location first and the reason last: the note keeps the reason."""
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("Exception from src/inference/src/cpp/core.cpp:117:\nFakeQuantize node X is not supported\n")
+
+    monkeypatch.setattr("transferbench.engines.openvino_forward", fails)
+    _, choice = choose(_extractor("mobilenetv3small"), tiny_splits.x_test[:8], "openvino", label="probe")
+    assert choice.engine == "tf" and "FakeQuantize node X is not supported" in choice.note
+    assert "using TensorFlow" in capsys.readouterr().err

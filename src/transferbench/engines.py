@@ -106,7 +106,8 @@ def choose(extractor, sample, engine, threads=None, label="features", plain=None
         fast = openvino_forward(tf_forward(plain)[1] if plain is not None else call, sample, threads, calibration)
         reference, candidate = forward(sample[:CHECK_IMAGES]), fast(sample[:CHECK_IMAGES])
     except Exception as exc:  # a conversion or compile failure costs speed, not the row
-        note = f"openvino failed ({type(exc).__name__}: {str(exc).splitlines()[0][:150] if str(exc) else ''})"
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]  # OpenVINO's reason comes last
+        note = f"openvino failed ({type(exc).__name__}: {lines[-1][:150] if lines else ''})"
         print(f"{label}: {note}; using TensorFlow", file=sys.stderr)
         return forward, EngineChoice("tf", note=note + "; fell back to tf")
     max_abs = max(float(np.abs(a - b).max()) for a, b in zip(candidate, reference))
