@@ -15,6 +15,7 @@ from .errors import UsageError, did_you_mean
 
 DEFAULT_MODELS = ("vgg16", "resnet50", "mobilenetv2", "cnn")
 MAX_INPUT_SIZE = 512  # larger inputs exhaust memory in the feature pass; ImageNet backbones are trained at 224
+CALIBRATION_IMAGES = 300  # int8: NNCF's default subset size, drawn (seeded) from the training pool
 OLD_SPELLINGS = {("recipe", "seed"): "course", ("preprocess", "seed"): "course"}  # renamed values still accepted
 
 
@@ -115,7 +116,8 @@ class RunConfig:
     )
     precision: Literal["fp32", "int8"] = setting(
         "fp32",
-        "frozen passes in fp32, or int8 on OpenVINO (NNCF post-training quantization on 300 training images; "
+        f"frozen passes in fp32, or int8 on OpenVINO (NNCF post-training quantization on {CALIBRATION_IMAGES} "
+        "training images; "
         "each row also records its test accuracy on fp32 features, to show what int8 cost)",
     )
     disk_cache: bool = setting(True, "keep computed features on disk across runs (under cache_dir/features)")

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import CALIBRATION_IMAGES
+
 MAX_RELATIVE = 1e-4  # largest |openvino - tf| / max |tf| accepted, per output
 CHECK_IMAGES = 32
-CALIBRATION_IMAGES = 300  # int8: NNCF's default subset size, drawn at random from the first image set
 
 
 def openvino_available():
@@ -148,5 +149,5 @@ def resolve_engine(requested, backbone_spec, input_size, precision="fp32"):
         return "tf"
     if requested == "openvino":
         return "openvino"
-    faster = backbone_spec.openvino_faster
+    faster = backbone_spec.openvino_faster if backbone_spec else None  # no backbone (a scratch CNN): not measured
     return "openvino" if faster and input_size >= faster else "tf"

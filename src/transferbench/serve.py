@@ -123,7 +123,7 @@ def _inference(model, row, engine):
     from .engines import model_forward, resolve_engine
 
     spec = BACKBONES.get(row.backbone) if row.backbone else None
-    wanted = resolve_engine(engine, spec, row.input_size) if spec or engine != "auto" else "tf"
+    wanted = resolve_engine(engine, spec, row.input_size)
     if wanted == "tf":
         return (lambda images: model(images, training=False)), "tf"
     forward, choice = model_forward(model, wanted, label=row.id)
