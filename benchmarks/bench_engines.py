@@ -1,12 +1,13 @@
 """Frozen forward passes: TensorFlow's best call against OpenVINO, for each backbone at 32 and 96 px, in one run.
 
-Per backbone and size: images/s of TensorFlow's direct tf.function call, of OpenVINO called synchronously on a
-model compiled with the LATENCY hint, and of OpenVINO with the THROUGHPUT hint fed by an AsyncInferQueue; the
-largest feature difference; the ratio of the best OpenVINO way to TensorFlow; OpenVINO int8 (`--precision int8`:
-NNCF-quantized on the images themselves, called as the sync column; its speed only); and the floor (multiply-adds per
-image over this CPU's measured float32 matmul rate). Random weights, MNIST-shaped uint8 inputs.
+Per backbone and size, over `--batches` batches of the feature pass's size: images/s of TensorFlow's direct
+tf.function call; of OpenVINO called once per batch on a LATENCY-compiled model (how predict and the page call it);
+of OpenVINO as the feature pass calls it (each batch split across static-shape streams, engines.streams_forward);
+the ratio of that to TensorFlow and its largest feature difference; OpenVINO int8 called the same way (NNCF-quantized
+on the images themselves; its speed only); and the floor (multiply-adds per image over this CPU's measured float32
+matmul rate). Random weights, MNIST-shaped uint8 inputs.
 
-    python benchmarks/bench_engines.py [--images 256] [--backbones mobilenetv2,resnet50]
+    python benchmarks/bench_engines.py [--batches 8] [--backbones mobilenetv2,resnet50]
 """
 
 import argparse
@@ -59,22 +60,6 @@ def _timed(run):
     return time.perf_counter() - start
 
 
-def async_rate(call, images, batch, threads):
-    """Images/s of OpenVINO with the THROUGHPUT hint, every stream fed by an AsyncInferQueue."""
-    model = ov.convert_model(call, example_input=images[:8])
-    config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
-    compiled = ov.Core().compile_model(model, "CPU", config)
-    queue = ov.AsyncInferQueue(compiled, compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-
-    def run():
-        for begin in range(0, len(images), batch):
-            queue.start_async({0: images[begin : begin + batch]})
-        queue.wait_all()
-
-    run()  # warm-up
-    return len(images) / _timed(run)
-
-
 def measure(name, size, count, threads, rate):
     """One line of the table for a backbone at a size."""
     spec = BACKBONES[name]
@@ -86,9 +71,10 @@ def measure(name, size, count, threads, rate):
     batch = auto_extract_batch(size)
     tf_pass, _ = tf_forward(extractor, images)
     _, call = tf_forward(extractor_for(model, None, fast_convs=False), images)  # what OpenVINO converts
-    ov_pass = openvino_forward(call, images, threads)
+    latency_pass = openvino_forward(call, images, threads)  # predict's and the page's way: one call per batch
+    ov_pass = openvino_forward(call, images, threads, batch=batch)  # the feature pass's way: split across streams
     try:
-        int8_pass = openvino_forward(call, images, threads, calibration_images(images))
+        int8_pass = openvino_forward(call, images, threads, calibration_images(images), batch=batch)
     except RuntimeError as exc:  # a run falls back to TensorFlow here; the table says so
         print(f"{name} {size} px: int8 failed: {str(exc).strip().splitlines()[-1][:120]}", flush=True)
         int8_pass = None
@@ -96,10 +82,10 @@ def measure(name, size, count, threads, rate):
     def over(forward):
         return lambda: [forward(images[b : b + batch]) for b in range(0, count, batch)]
 
-    tf_pass(images[:batch]), ov_pass(images[:batch])  # warm-up
+    tf_pass(images[:batch]), latency_pass(images[:batch]), ov_pass(images[:batch])  # warm-up
     tf_rate = count / min(_timed(over(tf_pass)) for _ in range(2))
-    sync_rate = count / min(_timed(over(ov_pass)) for _ in range(2))
-    queue_rate = async_rate(call, images, batch, threads)
+    latency_rate = count / min(_timed(over(latency_pass)) for _ in range(2))
+    streams_rate = count / min(_timed(over(ov_pass)) for _ in range(2))
     int8_rate = float("nan")
     if int8_pass is not None:
         int8_pass(images[:batch])  # warm-up
@@ -107,31 +93,32 @@ def measure(name, size, count, threads, rate):
     reference, candidate = tf_pass(images[:64]), ov_pass(images[:64])
     diff = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(candidate, reference))
     floor = rate / multiply_adds(find_base(model))
-    best = max(sync_rate, queue_rate)
-    return tf_rate, sync_rate, queue_rate, best / tf_rate, diff, floor, int8_rate
+    return tf_rate, latency_rate, streams_rate, streams_rate / tf_rate, diff, floor, int8_rate
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--batches", type=int, default=8, help="batches per timed pass (default 8)")
     parser.add_argument("--backbones", default=",".join(BACKBONES))
     args = parser.parse_args()
     threads = os.cpu_count()
     rate = matmul_rate()
     print(f"CPU: {cpu_model()}, {threads} cores; float32 matmul {rate / 1e9:.1f} G multiply-adds/s")
-    print(f"OpenVINO {ov.__version__}, TensorFlow {tf.__version__}; random weights, {args.images} images per pass")
+    print(f"OpenVINO {ov.__version__}, TensorFlow {tf.__version__}; random weights, {args.batches} batches per pass")
     print(
-        f"{'backbone':<17} {'px':>3} {'tf img/s':>9} {'ov sync':>8} {'ov async':>9} {'ratio':>6} {'rel diff':>9} "
-        f"{'floor img/s':>11} {'ov int8':>8}"
+        f"{'backbone':<17} {'px':>3} {'tf img/s':>9} {'ov latency':>10} {'ov streams':>10} {'ratio':>6} "
+        f"{'rel diff':>9} {'floor img/s':>11} {'ov int8':>8}"
     )
     ratios = {}
     for name in args.backbones.split(","):
         for size in (32, 96):
-            count = args.images if size == 32 else max(64, args.images // 2)
-            tf_rate, sync_rate, queue_rate, ratio, diff, floor, int8_rate = measure(name, size, count, threads, rate)
+            count = args.batches * auto_extract_batch(size)
+            tf_rate, latency_rate, streams_rate, ratio, diff, floor, int8_rate = measure(
+                name, size, count, threads, rate
+            )
             ratios[name, size] = ratio
             print(
-                f"{name:<17} {size:>3} {tf_rate:>9.0f} {sync_rate:>8.0f} {queue_rate:>9.0f} {ratio:>5.2f}x "
+                f"{name:<17} {size:>3} {tf_rate:>9.0f} {latency_rate:>10.0f} {streams_rate:>10.0f} {ratio:>5.2f}x "
                 f"{diff:>9.1e} {floor:>11.0f} {int8_rate:>8.0f}",
                 flush=True,
             )

@@ -49,6 +49,19 @@ def test_openvino_features_equal_tensorflows_with_real_weights(tiny_splits):
     assert _relative(extractor, tiny_splits.x_test[:16]) <= MAX_RELATIVE
 
 
+def test_the_feature_pass_splits_batches_across_streams_and_keeps_only_the_extractors_outputs(tiny_splits):
+    # EfficientNetB0 converts with ~50 extra outputs (its activations); 21 images in batches of 16 make two streams
+    # of 8, a second round and a padded last part
+    extractor = _extractor("efficientnetb0")
+    images = tiny_splits.x_test[:21]
+    forward, choice = choose(extractor, images, "openvino", plain=extractor, batch=16)
+    assert choice.engine == "openvino", choice
+    outputs, reference = forward(images), tf_forward(extractor, images)[0](images)
+    assert [o.shape for o in outputs] == [r.shape for r in reference] and len(outputs) == 2  # cut, pooled
+    for a, b in zip(outputs, reference):
+        assert np.abs(a - b).max() / np.abs(b).max() <= MAX_RELATIVE
+
+
 def test_a_pass_that_differs_falls_back_to_tensorflow_and_says_so(tiny_splits, monkeypatch, capsys):
     monkeypatch.setattr("transferbench.engines.MAX_RELATIVE", 0.0)
     forward, choice = choose(_extractor("mobilenetv3small"), tiny_splits.x_test[:8], "openvino", label="probe")

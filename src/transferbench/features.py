@@ -64,7 +64,9 @@ def extract(
     images from the first array. Progress goes to stdout."""
     from .engines import choose
 
-    forward, used = choose(extractor, image_sets[0], engine, threads, label, plain=plain, precision=precision)
+    forward, used = choose(
+        extractor, image_sets[0], engine, threads, label, plain=plain, precision=precision, batch=batch_size
+    )
     if choice is not None:
         choice.append(used)
     total = sum(len(images) for images in image_sets)
