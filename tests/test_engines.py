@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from transferbench.backbones import BACKBONES
-from transferbench.engines import MAX_RELATIVE, choose, tf_forward
+from transferbench.engines import MAX_RELATIVE, choose, resolve_engine, tf_forward
 from transferbench.features import extractor_for
 from transferbench.modeling import build_base, build_transfer_model, choose_weights
 
@@ -166,3 +166,14 @@ def test_a_pass_openvino_cannot_compile_falls_back_naming_the_reason(tiny_splits
     _, choice = choose(_extractor("mobilenetv3small"), tiny_splits.x_test[:8], "openvino", label="probe")
     assert choice.engine == "tf" and "FakeQuantize node X is not supported" in choice.note
     assert "using TensorFlow" in capsys.readouterr().err
+
+
+def test_auto_follows_the_registrys_measured_sizes():
+    assert [resolve_engine("auto", BACKBONES[name], 96) for name in ("mobilenetv2", "efficientnetb0", "vgg16")] == [
+        "openvino",
+        "openvino",
+        "tf",
+    ]
+    assert resolve_engine("auto", None, 96) == "tf"  # a scratch CNN: never measured
+    assert resolve_engine("tf", BACKBONES["mobilenetv2"], 96) == "tf"
+    assert resolve_engine("openvino", BACKBONES["vgg16"], 96) == "openvino"
