@@ -211,7 +211,7 @@ def test_fair_recipe_tries_each_head_learning_rate_and_keeps_the_best(row_inputs
     cfg = RunConfig(models=["mobilenetv2"], fine_tune=["none"], weights="random", recipe="fair", disk_cache=False)
     row = run_row(spec_of(cfg, "mobilenetv2"), row_inputs(cfg)).to_dict()
     assert row["status"] == "ok", row["reason"]
-    assert set(row["lr_grid"]) == {f"{lr:g}" for lr in HEAD_LRS}
+    assert set(row["lr_grid"]) == set(row["lr_epochs"]) == {f"{lr:g}" for lr in HEAD_LRS}
     assert row["learning_rate"] == float(min(row["lr_grid"], key=row["lr_grid"].get))
     assert min(row["history"]["val_loss"]) == pytest.approx(min(row["lr_grid"].values()))
     seed_cfg = RunConfig(models=["mobilenetv2"], fine_tune=["none"], weights="random", recipe="course", epochs=2)

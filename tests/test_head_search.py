@@ -60,6 +60,7 @@ def test_each_candidate_keeps_its_own_early_stopping_and_the_best_one_wins():
     assert len({c.epochs_run for c in search.candidates_}) > 1  # they ended at different epochs
     record = search.record()
     assert record["lr_grid"] == {f"{c.learning_rate:g}": c.best_loss for c in search.candidates_}
+    assert record["lr_epochs"] == {f"{c.learning_rate:g}": c.epochs_run for c in search.candidates_}
     assert record["learning_rate"] == float(min(record["lr_grid"], key=record["lr_grid"].get))
     # the head now holds the winner's best weights: its validation loss is the winner's best
     compile_model(head, 0.01)

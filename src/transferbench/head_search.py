@@ -125,9 +125,11 @@ class HeadSearch:
         return self
 
     def record(self):
-        """The fit record of the winner (as training.fit returns), with the search's time, rate and grid."""
+        """The fit record of the winner (as training.fit returns), with the search's time, rate, grid (best
+        validation loss per rate) and each rate's epochs."""
         best = self.best_
         grid = {f"{c.learning_rate:g}": c.best_loss for c in self.candidates_}
+        epochs = {f"{c.learning_rate:g}": c.epochs_run for c in self.candidates_}
         return {
             "history": best.history,
             "train_seconds": self.train_seconds_,
@@ -135,6 +137,7 @@ class HeadSearch:
             "best_epoch": best.best_epoch,
             "learning_rate": best.learning_rate,
             "lr_grid": grid if len(grid) > 1 else None,
+            "lr_epochs": epochs if len(grid) > 1 else None,
         }
 
     def _train_epoch(self, train_chunk, running, x, y, order):

@@ -88,10 +88,10 @@ def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution):
     the same initial head weights and seed; keep the run with the lowest validation loss.
 
     The record's train_seconds covers every candidate (the real cost); lr_grid gives each one's best
-    validation loss."""
+    validation loss, lr_epochs the epochs it trained."""
     plan = schedule(cfg, "frozen")
     initial = head.get_weights()
-    best, seconds, tried = None, 0.0, {}
+    best, seconds, tried, epochs = None, 0.0, {}, {}
     for lr in plan.learning_rates:
         head.set_weights(initial)
         keras.utils.set_random_seed(cfg.seed)
@@ -99,12 +99,19 @@ def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution):
         record = _fit(model, ctx, cfg, *inputs, plan.epochs, plan.patience, row)
         seconds += record["train_seconds"]
         score = min(record["history"]["val_loss"]) if plan.patience else record["history"]["val_loss"][-1]
-        tried[f"{lr:g}"] = score
+        tried[f"{lr:g}"], epochs[f"{lr:g}"] = score, record["epochs_run"]
         if best is None or score < best[0]:
             best = (score, lr, record, head.get_weights())
     _, lr, record, weights = best
     head.set_weights(weights)
-    return {**record, "train_seconds": seconds, "learning_rate": lr, "lr_grid": tried if len(tried) > 1 else None}
+    several = len(tried) > 1
+    return {
+        **record,
+        "train_seconds": seconds,
+        "learning_rate": lr,
+        "lr_grid": tried if several else None,
+        "lr_epochs": epochs if several else None,
+    }
 
 
 def _train_head(head, ctx, cfg, features, row):
@@ -113,13 +120,14 @@ def _train_head(head, ctx, cfg, features, row):
     plan = schedule(cfg, "frozen")
     if len(plan.learning_rates) == 1 or cfg.head_search == "sequential":
         record = _fit_lr_grid(head, head, ctx, cfg, features, row, 16)
-        return {**record, "head_search": "sequential" if len(plan.learning_rates) > 1 else None}
+        search = "sequential" if len(plan.learning_rates) > 1 else None
+        return {**record, "head_search": search, "batch_size": cfg.batch_size}
     labels = (ctx.splits.y_train, ctx.splits.y_val)
     search = HeadSearch(
         head, plan.learning_rates, epochs=plan.epochs, patience=plan.patience, batch_size=cfg.batch_size, seed=cfg.seed
     )
     search.fit(*zip(features, labels))
-    return {**search.record(), "head_search": "side-by-side"}
+    return {**search.record(), "head_search": "side-by-side", "batch_size": cfg.batch_size}
 
 
 def _evaluate(model, inputs, updates, batch_size=256):
