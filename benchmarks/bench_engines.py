@@ -13,7 +13,6 @@ matmul rate). Random weights, MNIST-shaped uint8 inputs.
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -22,7 +21,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from bench_handwriting import cpu_model  # noqa: E402
+from machine import cpu_model, matmul_rate, timed  # noqa: E402
 
 from transferbench.backbones import BACKBONES  # noqa: E402
 from transferbench.config import auto_extract_batch  # noqa: E402
@@ -44,20 +43,6 @@ def multiply_adds(base):
         elif isinstance(layer, keras.layers.Dense):
             total += layer.input.shape[-1] * layer.units
     return total
-
-
-def matmul_rate():
-    """Float32 multiply-adds per second of a 2048x2048 matmul (best of 5)."""
-    a = tf.random.normal((2048, 2048))
-    tf.matmul(a, a)
-    best = min(_timed(lambda: tf.matmul(a, a).numpy()) for _ in range(5))
-    return 2048**3 / best
-
-
-def _timed(run):
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
 
 
 def measure(name, size, count, threads, rate):
@@ -83,13 +68,13 @@ def measure(name, size, count, threads, rate):
         return lambda: [forward(images[b : b + batch]) for b in range(0, count, batch)]
 
     tf_pass(images[:batch]), latency_pass(images[:batch]), ov_pass(images[:batch])  # warm-up
-    tf_rate = count / min(_timed(over(tf_pass)) for _ in range(2))
-    latency_rate = count / min(_timed(over(latency_pass)) for _ in range(2))
-    streams_rate = count / min(_timed(over(ov_pass)) for _ in range(2))
+    tf_rate = count / min(timed(over(tf_pass)) for _ in range(2))
+    latency_rate = count / min(timed(over(latency_pass)) for _ in range(2))
+    streams_rate = count / min(timed(over(ov_pass)) for _ in range(2))
     int8_rate = float("nan")
     if int8_pass is not None:
         int8_pass(images[:batch])  # warm-up
-        int8_rate = count / min(_timed(over(int8_pass)) for _ in range(2))
+        int8_rate = count / min(timed(over(int8_pass)) for _ in range(2))
     reference, candidate = tf_pass(images[:64]), ov_pass(images[:64])
     diff = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(candidate, reference))
     floor = rate / multiply_adds(find_base(model))

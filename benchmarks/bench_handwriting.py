@@ -8,28 +8,17 @@ the MNIST-normalised originals of those digits.
 import argparse
 import csv
 import os
-import platform
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+from machine import cpu_model
 
 import transferbench
 from transferbench.data import load_dataset
 
 HANDWRITTEN = Path(__file__).resolve().parent.parent / "tests" / "data" / "handwritten"
-
-
-def cpu_model():
-    """The CPU model name and its vector extensions (machines here differ)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-        name = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
-        flags = next(line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags"))
-        return f"{name} ({', '.join(f for f in ('avx2', 'avx512f', 'avx512_vnni', 'amx_tile') if f in flags)})"
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def main():

@@ -29,7 +29,7 @@ def main():
         passthrough += ["--weights", "random"]
     command = [sys.executable, "-m", "transferbench.cli", "run", *passthrough, "--no-report", "--out", str(out)]
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_handwriting import cpu_model
+    from machine import cpu_model
 
     print(f"CPU: {cpu_model()}")
     print("running:", " ".join(command[2:]), flush=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_handwriting import cpu_model  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
 
 def grid(train_limit, epochs):
