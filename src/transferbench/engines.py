@@ -104,7 +104,7 @@ def function_outputs(model, call):
 def streams_forward(model, config, batch, image_shape):
     """Batches of up to `batch` images split into equal static-shape parts, one per OpenVINO stream (one stream per
     thread, each part at least MIN_PART images), run at once by plain infer requests, the last part padded. On 2 cores
-    it measured as fast as one LATENCY call or up to ~15% faster, for every backbone (docs/engines.md)."""
+    it measured as fast as one LATENCY call or faster for every backbone, up to 1.8x (docs/engines.md)."""
     import openvino as ov
 
     streams = max(1, min(config["INFERENCE_NUM_THREADS"], batch // MIN_PART))
