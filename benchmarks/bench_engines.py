@@ -64,17 +64,16 @@ def measure(name, size, count, threads, rate):
         print(f"{name} {size} px: int8 failed: {str(exc).strip().splitlines()[-1][:120]}", flush=True)
         int8_pass = None
 
-    def over(forward):
-        return lambda: [forward(images[b : b + batch]) for b in range(0, count, batch)]
+    def images_per_second(forward):
+        """Best of two timed passes over the images in batches, after one warm-up batch; NaN without a pass."""
+        if forward is None:
+            return float("nan")
+        forward(images[:batch])
+        return count / min(
+            timed(lambda: [forward(images[b : b + batch]) for b in range(0, count, batch)]) for _ in "ab"
+        )
 
-    tf_pass(images[:batch]), latency_pass(images[:batch]), ov_pass(images[:batch])  # warm-up
-    tf_rate = count / min(timed(over(tf_pass)) for _ in range(2))
-    latency_rate = count / min(timed(over(latency_pass)) for _ in range(2))
-    streams_rate = count / min(timed(over(ov_pass)) for _ in range(2))
-    int8_rate = float("nan")
-    if int8_pass is not None:
-        int8_pass(images[:batch])  # warm-up
-        int8_rate = count / min(timed(over(int8_pass)) for _ in range(2))
+    tf_rate, latency_rate, streams_rate, int8_rate = map(images_per_second, (tf_pass, latency_pass, ov_pass, int8_pass))
     reference, candidate = tf_pass(images[:64]), ov_pass(images[:64])
     diff = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(candidate, reference))
     floor = rate / multiply_adds(find_base(model))
