@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import three_classes
 
-from transferbench.head_search import FusedAdam, HeadSearch
+from transferbench.head_search import FusedAdam, HeadSearch, chain_parts
 from transferbench.training import compile_model
 
 
@@ -66,3 +66,30 @@ def test_each_candidate_keeps_its_own_early_stopping_and_the_best_one_wins():
     compile_model(head, 0.01)
     assert head.evaluate(*val, verbose=0)[0] == pytest.approx(search.best_.best_loss, rel=1e-4)
     assert any(not np.allclose(a, b) for a, b in zip(head.get_weights(), initial))
+
+
+def test_candidates_train_on_one_shared_input_mask():
+    # two candidates with the same rate see the same batches and the same dropped-out inputs, so they train alike,
+    # and both as Keras's fit trains the head alone
+    train, val = three_classes(400)
+    reference = _head()
+    compile_model(reference, 0.01)
+    history = reference.fit(*train, validation_data=val, epochs=3, batch_size=32, shuffle=True, verbose=0)
+    search = HeadSearch(_head(), (0.01, 0.01), epochs=3, patience=0, batch_size=32, verbose=False).fit(train, val)
+    for candidate in search.candidates_:
+        np.testing.assert_allclose(candidate.history["loss"], history.history["loss"], rtol=1e-4, atol=1e-5)
+        for mine, theirs in zip(candidate.head.get_weights(), reference.get_weights()):
+            np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_shared_layers_are_the_weightless_front_of_a_chain():
+    shared, own = chain_parts(_head())
+    assert [type(layer).__name__ for layer in shared] == ["Dropout"]
+    assert [type(layer).__name__ for layer in own] == ["Dense", "BatchNormalization", "Dense"]
+    inputs = keras.Input((4,))
+    branches = keras.layers.Add()([keras.layers.Dense(3)(inputs), keras.layers.Dense(3)(inputs)])
+    forked = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(branches))
+    assert chain_parts(forked) == ((), (forked,))  # not a chain: nothing shared, the head runs whole
+    train, val = three_classes(200, dim=4)
+    search = HeadSearch(forked, (0.01, 0.1), epochs=2, patience=0, batch_size=32, verbose=False).fit(train, val)
+    assert all(c.epochs_run == 2 for c in search.candidates_)

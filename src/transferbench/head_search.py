@@ -2,7 +2,10 @@
 
 One pass over each batch feeds all candidates: each is a copy of the head from the same initial weights with its
 own Adam (FusedAdam), and each keeps its own early stopping (patience on its validation loss, best weights
-restored), so a candidate ends when it would have ended alone. The winner is the one with the lowest validation loss.
+restored), so a candidate ends when it would have ended alone. The head's leading weightless layers (its input
+dropout) run once per batch, by the first running candidate's layers, and every candidate trains on that same
+dropped-out batch: each still sees fresh masks as it would alone, the learning rates are compared on common noise,
+and a step draws one input mask instead of one per candidate. The winner is the one with the lowest validation loss.
 Batches are the ones Keras's `fit` would make (graph_fit.keras_order), gathered chunk by chunk, so large feature
 arrays are never copied whole; the first candidate is the head itself, so with one learning rate this trains as
 `fit` does.
@@ -76,6 +79,23 @@ class FusedAdam:
             )
 
 
+def chain_parts(head):
+    """(the head's leading layers without weights, the rest) when the head is a chain of layers, as build_head makes;
+    ((), (head,)) otherwise. The first part is what candidates can share."""
+    layers = head.layers[1:]
+    if len(head.inputs) != 1 or any(layer.input is not before.output for before, layer in zip(head.layers, layers)):
+        return (), (head,)
+    first = next((i for i, layer in enumerate(layers) if layer.weights), len(layers))
+    return tuple(layers[:first]), tuple(layers[first:])
+
+
+def _forward(layers, x):
+    """x through these layers in training mode."""
+    for layer in layers:
+        x = layer(x, training=True)
+    return x
+
+
 def _copy_head(head, weights, learning_rate):
     """A candidate: a fresh copy of `head` holding `weights`, with its own Adam."""
     copy = keras.models.clone_model(head)
@@ -87,10 +107,13 @@ class HeadSearch:
     """Train one copy of `head` per learning rate, side by side, for at most `epochs` epochs; early stopping with
     `patience` on each copy's validation loss (0: off, the last epoch counts). After `fit`, `head` holds the winner's
     weights and `best_`, `candidates_` and `train_seconds_` describe the search. seed: set Keras's global seed
-    before the first batch (None: leave it as it is)."""
+    before the first batch (None: leave it as it is). shared_mask: every candidate trains on one dropped-out batch
+    (False: each draws its own input mask, as before; for measuring what sharing saves)."""
 
-    def __init__(self, head, learning_rates, *, epochs, patience, batch_size, seed=None, verbose=True):
-        self.head, self.learning_rates, self.seed = head, tuple(learning_rates), seed
+    def __init__(
+        self, head, learning_rates, *, epochs, patience, batch_size, seed=None, shared_mask=True, verbose=True
+    ):
+        self.head, self.learning_rates, self.seed, self.shared_mask = head, tuple(learning_rates), seed, shared_mask
         self.epochs, self.patience, self.batch_size, self.verbose = epochs, patience, batch_size, verbose
 
     def fit(self, train, val):
@@ -167,7 +190,11 @@ class HeadSearch:
             for step in tf.range(steps):
                 xb, yb = x[step * size : (step + 1) * size], y[step * size : (step + 1) * size]
                 with tf.GradientTape() as tape:
-                    outputs = [head(xb, training=True) for head in heads]
+                    if self.shared_mask:  # one input mask for every candidate
+                        shared = _forward(chain_parts(heads[0])[0], xb)
+                        outputs = [_forward(chain_parts(head)[1], shared) for head in heads]
+                    else:
+                        outputs = [head(xb, training=True) for head in heads]
                     losses = [keras.losses.sparse_categorical_crossentropy(yb, out) for out in outputs]
                     total = tf.add_n([tf.reduce_mean(loss) for loss in losses])
                 grads = tape.gradient(total, [head.trainable_variables for head in heads])
