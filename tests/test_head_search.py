@@ -80,6 +80,10 @@ def test_candidates_train_on_one_shared_input_mask():
         np.testing.assert_allclose(candidate.history["loss"], history.history["loss"], rtol=1e-4, atol=1e-5)
         for mine, theirs in zip(candidate.head.get_weights(), reference.get_weights()):
             np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+    # the earlier way, kept for measuring: each candidate draws its own masks, so the twins part
+    own = HeadSearch(_head(), (0.01, 0.01), epochs=3, patience=0, batch_size=32, shared_mask=False, verbose=False)
+    first, second = own.fit(train, val).candidates_
+    assert first.history["loss"] != second.history["loss"]
 
 
 def test_shared_layers_are_the_weightless_front_of_a_chain():
