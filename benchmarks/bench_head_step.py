@@ -52,7 +52,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128, help="the search's batch (default: %(default)s)")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_heads import first_layer
+    from bench_heads import first_layer, step_multiply_adds
     from machine import cpu_model, matmul_rate
 
     from transferbench.backbones import BACKBONES
@@ -69,7 +69,7 @@ def main():
         labels = rng.integers(0, 10, args.rows).astype(np.int32)
         for candidates in (1, 2, 3):
             own, shared = (step_ms(spec, features, labels, candidates, s, args.batch_size) for s in (False, True))
-            floor = candidates * 2 * args.batch_size * width * units / rate * 1e3
+            floor = candidates * step_multiply_adds(width, units, args.batch_size) / rate * 1e3
             print(
                 f"{name:<12} {candidates:>10} {own:12.2f} {shared:9.2f} {own / shared:5.2f}x {floor:8.2f}", flush=True
             )

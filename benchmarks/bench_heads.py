@@ -48,11 +48,16 @@ def first_layer(name, input_size):
     return features, next(value for kind, value in spec.head if kind == "dense")
 
 
+def step_multiply_adds(features, units, batch_size):
+    """Multiply-adds one candidate's step cannot avoid: its first Dense layer's forward product and weight gradient."""
+    return 2 * batch_size * features * units
+
+
 def floor_seconds(row, rate):
     """Seconds the search's unavoidable matrix products take at `rate` multiply-adds/s."""
-    features, units = first_layer(row["name"], row["input_size"])
     steps = -(-row["train_size"] // row["batch_size"])
-    return sum(row["lr_epochs"].values()) * steps * 2 * row["batch_size"] * features * units / rate
+    per_step = step_multiply_adds(*first_layer(row["name"], row["input_size"]), row["batch_size"])
+    return sum(row["lr_epochs"].values()) * steps * per_step / rate
 
 
 def extraction_text(row):
