@@ -82,6 +82,15 @@ def test_report_has_every_row_reasons_and_class_reports(run_dir):
     assert page.count("<img") >= 7
 
 
+def test_the_answer_names_rows_whose_features_are_all_but_zero(run_dir):
+    rows = {row["id"]: row for row in json.loads((run_dir / "results.json").read_text())["rows"]}
+    assert rows["mobilenetv2"]["feature_max"] < 1e-6  # random MobileNetV2 at 32 px: its features vanish
+    assert rows["cnn"]["feature_max"] is None  # no frozen pass
+    main(["report", str(run_dir)])
+    answer = (run_dir / "report.md").read_text().split("## ")[1]
+    assert "mobilenetv2: the backbone's pooled features are all but zero" in answer
+
+
 def test_spanish_changes_titles(run_dir):
     main(["report", str(run_dir), "--lang", "es"])
     page = (run_dir / "report.html").read_text()

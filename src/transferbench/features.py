@@ -16,6 +16,12 @@ from .small_conv import with_fast_convs
 FRONT_LAYERS = (keras.layers.InputLayer, keras.layers.Resizing, ToRGB, Preprocess)
 
 
+def largest_feature(features):
+    """The largest magnitude among these features: below FLAT_FEATURES, the backbone's output is all but zero
+    (random weights at small input sizes do this) and a head on it can only guess the most frequent class."""
+    return float(np.abs(features).max()) if features.size else 0.0
+
+
 def check_cacheable(model, cut_after=None):
     """Raise ValueError unless the part of `model` before the head (or before `cut_after`) is deterministic."""
     base = find_base(model)

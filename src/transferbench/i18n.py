@@ -65,6 +65,8 @@ STRINGS = {
         "v_crossover": "{model} beats {base} significantly from {budget} labelled images on.",
         "v_few_seeds": "With {n} seed(s) the run cannot tell significance: use --seeds {min} or more.",
         "v_random": "Backbones ran with random weights: this says nothing about ImageNet transfer.",
+        "v_flat": "{models}: the backbone's pooled features are all but zero (largest {largest:.1e}), so these heads "
+        "could only guess; random weights at small input sizes do this.",
         "v_course": "The course recipe under-trains heads (Adam 1e-4, at most 10 epochs): use the fair recipe "
         "before concluding that transfer loses.",
         "v_unfinished": "The run did not finish: some rows are missing (continue it with --resume).",
@@ -143,6 +145,8 @@ STRINGS = {
         "v_crossover": "{model} supera a {base} de forma significativa a partir de {budget} imágenes etiquetadas.",
         "v_few_seeds": "Con {n} semilla(s) la ejecución no puede decir si hay significación: usa --seeds {min} o más.",
         "v_random": "Las redes base usaron pesos aleatorios: esto no dice nada de la transferencia desde ImageNet.",
+        "v_flat": "{models}: las características de la red base son casi nulas (la mayor, {largest:.1e}), así que "
+        "estas cabezas solo podían adivinar; los pesos aleatorios con entradas pequeñas hacen esto.",
         "v_course": "La receta del curso entrena poco las cabezas (Adam 1e-4, como mucho 10 épocas): usa la receta "
         "fair antes de concluir que la transferencia pierde.",
         "v_unfinished": "La ejecución no terminó: faltan filas (continúala con --resume).",

@@ -13,6 +13,7 @@ SCHEMA_VERSION = 2  # 1: rows as loose dicts ('from' for the parent row, 'seed' 
 Phase = Literal["frozen", "probe", "scratch", "fine_tuned"]
 Status = Literal["ok", "skipped", "failed"]
 Budget = int | Literal["all"]
+FLAT_FEATURES = 1e-6  # pooled features all below this in magnitude carry nothing a head can learn from
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class RowResult:
     precision: str | None = None  # 'fp32' or 'int8' (the frozen pass's, when it ran on OpenVINO in int8)
     fp32_test_accuracy: float | None = None  # an int8 row's head on fp32 test features: what int8 cost
     engine_check: str | None = None  # openvino's difference from tensorflow on a sample, or why it fell back
+    feature_max: float | None = None  # largest |pooled feature| in training: below FLAT_FEATURES a head can only guess
     feature_key: str | None = None
     train_size: int | None = None
     epochs_run: int | None = None

@@ -4,6 +4,7 @@ Every runner takes (spec, cfg, ctx) and returns (model, updates, test probabilit
 saves the files.
 """
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,12 @@ from .data import sha256_of
 from .engines import resolve_engine
 from .evaluate import predict_probabilities
 from .feature_cache import feature_key
-from .features import check_cacheable, extract, extractor_for
+from .features import check_cacheable, extract, extractor_for, largest_feature
 from .head_search import HeadSearch
 from .modeling import build_base, build_transfer_model, choose_weights, count_params, find_base
 from .probe import probe_head, timed_probe
 from .recipes import schedule
+from .records import FLAT_FEATURES
 from .scratch import SCRATCH_MODELS, cosine_schedule, modern_batch_size
 from .training import compile_model, fit, prepare_fine_tuning, top_model
 
@@ -253,6 +255,14 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
             },
             **{name: values for name, values in entry.items() if name.endswith(("_test", "_test_fp32"))},
         }
+    used["feature_max"] = largest_feature(entry["pooled_train"])
+    if used["feature_max"] < FLAT_FEATURES:
+        print(
+            f"{label}: the pooled features are all but zero (largest "
+            f"{used['feature_max']:.1e}), so a head on them can only guess; random weights at small input sizes "
+            "do this: use --weights imagenet or a larger --input-size",
+            file=sys.stderr,
+        )
     return entry, seconds, hit, used
 
 
