@@ -197,3 +197,14 @@ def test_with_a_disk_cache_only_the_latest_entry_stays_in_memory(tmp_path):
     assert list(cache.memory) == ["k1"]
     assert cache.get("k3", ["pooled_train"]) is None  # a miss: the next extraction starts with nothing held
     assert cache.memory == {}
+
+
+@pytest.mark.slow
+def test_all_but_zero_features_are_noticed_once_per_pass(tmp_path, capsys):
+    args = ["run", "--weights", "random", "--models", "mobilenetv2,mobilenetv2_probe", "--fine-tune", "none"]
+    args += ["--train-limit", "300", "--test-limit", "100", "--recipe", "course", "--epochs", "1", "--no-report"]
+    assert main([*args, "--label-budgets", "100,all", "--out", str(tmp_path / "run"), "--no-disk-cache"]) == 0
+    notice = "mobilenetv2 (random): the pooled features are all but zero"
+    assert capsys.readouterr().err.count(notice) == 1  # one pass feeds four rows: one notice, not four
+    rows = json.loads((tmp_path / "run" / "results.json").read_text())["rows"]
+    assert len(rows) == 4 and all(row["feature_max"] < 1e-6 for row in rows)

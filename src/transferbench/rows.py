@@ -211,6 +211,7 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
     int8 = cfg.precision == "int8"
     needed += ["pooled_test_fp32"] if int8 else []
     check_cacheable(model, cut_after)  # before any use, cached or computed: features must be exact
+    first_use = key not in ctx.cache.memory  # computed or read from disk now: notices print once, not per grid cell
     entry = ctx.cache.get(key, needed)
     seconds, hit = 0.0, entry is not None
     engine = resolve_engine(cfg.engine, spec, cfg.input_size, cfg.precision)
@@ -256,7 +257,7 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
             **{name: values for name, values in entry.items() if name.endswith(("_test", "_test_fp32"))},
         }
     used["feature_max"] = largest_feature(entry["pooled_train"])
-    if used["feature_max"] < FLAT_FEATURES:
+    if used["feature_max"] < FLAT_FEATURES and first_use:
         print(
             f"{label}: the pooled features are all but zero (largest "
             f"{used['feature_max']:.1e}), so a head on them can only guess; random weights at small input sizes "
