@@ -1,5 +1,5 @@
 """report.html renders with its images in headless Chromium (skipped where Chromium is not installed:
-`apt-get install chromium`; CI does not install it, so this is the documented manual check)."""
+`apt-get install chromium`, which .ci/run does when it is missing)."""
 
 import shutil
 import subprocess
