@@ -100,7 +100,7 @@ def test_feature_pass_batch_keeps_its_pixel_count_unless_set(monkeypatch):
     for setting, size in ((None, 96), (100, 96)):
         cfg = RunConfig(input_size=size, extract_batch_size=setting, engine="tf")
         splits = SimpleNamespace(x_train=None, x_val=None, x_test=None)
-        cache = SimpleNamespace(get=lambda key, names: None)
+        cache = SimpleNamespace(get=lambda key, names: None, memory={})
         ctx = SimpleNamespace(index={"train": [], "val": []}, pool=None, splits=splits, cache=cache)
         with pytest.raises(RuntimeError):
             rows._features(None, cfg, ctx, "key", None, "label", BACKBONES["vgg16"])
