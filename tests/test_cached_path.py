@@ -12,7 +12,7 @@ from transferbench.cli import main
 from transferbench.config import RunConfig
 from transferbench.experiment import run_row
 from transferbench.feature_cache import FeatureCache, feature_key
-from transferbench.features import check_cacheable, extract, extractor_for
+from transferbench.features import check_cacheable, extract, extractor_for, largest_feature
 from transferbench.modeling import build_base, build_transfer_model, choose_weights
 from transferbench.training import prepare_fine_tuning, top_model
 
@@ -208,3 +208,8 @@ def test_all_but_zero_features_are_noticed_once_per_pass(tmp_path, capsys):
     assert capsys.readouterr().err.count(notice) == 1  # one pass feeds four rows: one notice, not four
     rows = json.loads((tmp_path / "run" / "results.json").read_text())["rows"]
     assert len(rows) == 4 and all(row["feature_max"] < 1e-6 for row in rows)
+
+
+def test_largest_feature_counts_negative_values_and_empty_arrays():
+    assert largest_feature(np.array([[0.5, -2.0], [1.0, 0.0]], np.float32)) == 2.0  # swish outputs can be negative
+    assert largest_feature(np.zeros((0, 8), np.float32)) == 0.0
