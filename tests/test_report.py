@@ -178,3 +178,15 @@ def test_predict_refuses_a_huge_image_header(run_dir, tmp_path, capsys):
     Image.new("1", (20000, 20000)).save(path)  # small file, 400 M pixels
     assert main(["predict", "--model", str(run_dir / "models" / "cnn.keras"), str(path)]) == 2
     assert "pixel limit" in capsys.readouterr().err
+
+
+def test_budget_curve_ticks_are_the_measured_budgets(tmp_path, monkeypatch):
+    """The label-budget figure's x ticks name the budgets run (e.g. 'all' = 1,437 images), not just powers of ten."""
+    from transferbench import plots
+
+    saved = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: saved.setdefault("fig", fig))
+    points = {"probe": [(100, 0.5, (0.4, 0.6)), (1437, 0.8, None)], "cnn": [(100, 0.7, None), (1437, 0.9, None)]}
+    plots.budget_curve(points, "cnn", tmp_path / "b.png", lambda key, **_: key)
+    ax = saved["fig"].axes[0]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["100", "1,437"]

@@ -71,7 +71,10 @@ def _add_run_flags(parser):
     )
     for name, spec in FIELDS.items():
         meta, kind, flag = spec.metadata, kind_of(name), flag_of(name)
-        text = meta["help"].replace("%", "%%") + f" (default {shown_default(name)})"
+        text = meta["help"].replace("%", "%%")
+        if "(default" not in text:  # a help that explains its own default keeps it
+            shown = shown_default(name)
+            text += " (default: not set)" if shown == "-" else f" (default {shown})"
         options = {"dest": name, "default": argparse.SUPPRESS, "help": text}
         if kind is bool:
             options["action"] = "store_false" if flag.startswith("--no-") else "store_true"

@@ -5,7 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 
@@ -141,6 +141,9 @@ def budget_curve(points, baseline, path, t):
         style = "--" if name == baseline else "-"
         ax.errorbar(x, y, yerr=[below, above], marker="o", capsize=4, linestyle=style, label=name)
     ax.set_xscale("log")
+    budgets = sorted({p[0] for series in points.values() for p in series})
+    ax.set_xticks(budgets, [f"{b:,}" for b in budgets])  # the measured budgets, not just powers of ten
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(t("labelled_images"))
     ax.set_ylabel(t("test_acc_pct"))
     ax.set_title(t("budget_title"), fontweight="bold")
