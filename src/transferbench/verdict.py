@@ -1,8 +1,24 @@
 """The answer a report opens with: the best row and its margin, whether transfer beats the CNN and from how many
 labels, at what cost, and what the run cannot say; plus the facts line under the title."""
 
+from dataclasses import dataclass
+from statistics import fmean
+
 from .records import FLAT_FEATURES
 from .stats import MIN_SEEDS, baseline_name
+
+
+@dataclass(frozen=True)
+class Leader:
+    """The model the answer names: a row of it, its accuracy (the mean over seeds in a grid with several), its
+    training seconds (likewise) and the strongest other model at the same budget and size, if any."""
+
+    row: object
+    accuracy: float
+    seconds: float
+    cell: dict | None = None
+    runner: str | None = None
+    runner_accuracy: float | None = None
 
 
 def _cell_of(record, row):
@@ -14,31 +30,57 @@ def _cell_of(record, row):
     )
 
 
-def _same_cell(record, best):
-    """The ok rows of the best row's grid cell (same budget, seed and size), best first."""
-    rows = [r for r in record.ok_rows if (r.budget, r.seed, r.input_size) == (best.budget, best.seed, best.input_size)]
-    return sorted(rows, key=lambda r: -r.test_accuracy)
+def _leader(record):
+    """Over several seeds, the cell with the best mean (one lucky seed does not make a model best), against the
+    best other mean at its budget and size; otherwise the best row, against the best other row of its cell."""
+    cells = [c for c in (record.statistics or {}).get("cells", []) if c["n"] > 1]
+    if not cells:
+        best = record.best
+        rivals = [
+            r
+            for r in record.ok_rows
+            if (r.budget, r.seed, r.input_size) == (best.budget, best.seed, best.input_size) and r is not best
+        ]
+        runner = max(rivals, key=lambda r: r.test_accuracy, default=None)
+        return Leader(
+            best,
+            best.test_accuracy,
+            best.train_seconds,
+            _cell_of(record, best),
+            runner and runner.name,
+            runner and runner.test_accuracy,
+        )
+    top = max(cells, key=lambda c: c["mean"])
+    where = (top["budget"], top["input_size"])
+    rows = [r for r in record.ok_rows if (r.name, r.budget, r.input_size) == (top["model"], *where)]
+    rivals = [c for c in cells if (c["budget"], c["input_size"]) == where and c is not top]
+    runner = max(rivals, key=lambda c: c["mean"], default=None)
+    return Leader(
+        max(rows, key=lambda r: r.test_accuracy),
+        top["mean"],
+        fmean(r.train_seconds for r in rows),
+        top,
+        runner and runner["model"],
+        runner and runner["mean"],
+    )
 
 
 def verdict(record, t):
     """The verdict paragraph as a list of sentences in the translator's language."""
-    best = record.best
-    if best is None:
+    if record.best is None:
         return [t("v_nothing")]
-    sentences = []
     seeds = len(record.grid["seeds"])
-    cell = _cell_of(record, best) if record.is_grid else None
-    accuracy = cell["mean"] if cell and cell["n"] > 1 else best.test_accuracy
-    sentences.append(
-        t("v_best", model=best.name, acc=accuracy * 100, seconds=best.train_seconds, params=best.trainable_params)
-    )
-    rivals = _same_cell(record, best)[1:]
-    if rivals:
-        runner = rivals[0]
-        sentences.append(t("v_margin", points=(best.test_accuracy - runner.test_accuracy) * 100, other=runner.name))
+    leader = _leader(record)
+    best = leader.row
+    sentences = [
+        t("v_best", model=best.name, acc=leader.accuracy * 100, seconds=leader.seconds, params=best.trainable_params)
+    ]
+    if leader.runner:
+        points = (leader.accuracy - leader.runner_accuracy) * 100
+        sentences.append(t("v_margin", points=points, other=leader.runner))
     base = baseline_name(record)
     if base and best.name != base:
-        sentences.append(_against_baseline(record, best, base, cell, t))
+        sentences.append(_against_baseline(record, best, base, leader.cell if record.is_grid else None, t))
     elif base:
         sentences.append(t("v_cnn_wins"))
     crossovers = [c for c in (record.statistics or {}).get("crossovers", []) if c["from_budget"] is not None]
