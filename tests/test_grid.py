@@ -247,3 +247,56 @@ def test_resolution_study_runs_each_input_size(tmp_path, capsys):
     assert [row["input_size"] for row in record["rows"]] == [32, 32, 48, 48]
     assert (out / "figures" / "input_sizes.png").is_file()
     assert "mobilenetv2 48px" in capsys.readouterr().out
+
+
+def test_budget_curve_ticks_are_the_measured_budgets(tmp_path, monkeypatch):
+    """The label-budget figure's x ticks name the budgets run (e.g. 'all' = 1,437 images), not just powers of ten."""
+    from transferbench import plots
+
+    saved = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: saved.setdefault("fig", fig))
+    points = {"probe": [(100, 0.5, (0.4, 0.6)), (1437, 0.8, None)], "cnn": [(100, 0.7, None), (1437, 0.9, None)]}
+    plots.budget_curve(points, "cnn", tmp_path / "b.png", lambda key, **_: key)
+    ax = saved["fig"].axes[0]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["100", "1,437"]
+
+
+def _grid_record(accuracies):
+    """A finished 3-seed record of these {model: [accuracy per seed]} rows, with the grid's statistics."""
+    record = RunRecord(
+        config={"dataset": "digits", "weights": "imagenet", "recipe": "fair"},
+        dataset={"sizes": {"pool": 1000, "test": 300}},
+        grid={"seeds": [1, 2, 3], "budgets": ["all"], "input_sizes": [32]},
+        recipe="fair",
+        environment={},
+        finished=True,
+    )
+    for name, values in accuracies.items():
+        for seed, accuracy in zip((1, 2, 3), values):
+            phase = "scratch" if name == "cnn" else "probe"
+            record.rows.append(
+                RowResult(
+                    id=f"{name}@all-s{seed}",
+                    name=name,
+                    phase=phase,
+                    seed=seed,
+                    weights="scratch" if phase == "scratch" else "imagenet",
+                    test_accuracy=accuracy,
+                    train_seconds=float(seed),
+                    trainable_params=10,
+                )
+            )
+    record.statistics = stats.grid_statistics(record)
+    return record
+
+
+def test_over_seeds_the_answer_names_the_best_mean_not_a_lucky_seed():
+    """One lucky seed (0.99) must not make a model 'best' over seeds; the margin is between the two means."""
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    record = _grid_record({"lucky_probe": [0.99, 0.80, 0.81], "cnn": [0.95, 0.96, 0.94]})
+    answer = " ".join(verdict(record, translator("en")))
+    assert record.best.name == "lucky_probe"  # the best single row
+    assert answer.startswith("Best: cnn, 95.00% test accuracy, after 2 s")
+    assert "It leads lucky_probe by 8.33 points." in answer
