@@ -247,6 +247,11 @@ def test_resolution_study_runs_each_input_size(tmp_path, capsys):
     assert [row["input_size"] for row in record["rows"]] == [32, 32, 48, 48]
     assert (out / "figures" / "input_sizes.png").is_file()
     assert "mobilenetv2 48px" in capsys.readouterr().out
+    # one label budget: the grid table without a budget figure (it would be a column of dots)
+    assert not (out / "figures" / "label_budgets.png").exists()
+    report = (out / "report.md").read_text()
+    assert "*Test accuracy over the grid" in report and "vs cnn (paired, points)" in report
+    assert report.index("input_sizes.png") < report.index("one cell of the grid: label budget all, seed 42, 48 px")
 
 
 def test_budget_curve_ticks_are_the_measured_budgets(tmp_path, monkeypatch):

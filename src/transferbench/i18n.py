@@ -8,8 +8,11 @@ STRINGS = {
         "input_size": "Input size (pixels per side)",
         "train_seconds": "Training seconds (incl. feature extraction)",
         "budget_title": "Test accuracy vs labelled training images (mean over seeds, 95% CI)",
+        "grid_table_title": "Test accuracy over the grid (mean over seeds, 95% interval):",
         "labelled_images": "Labelled training images (log scale)",
-        "one_cell_note": "Per-model figures below show one cell of the grid: label budget {budget}, seed {seed}.",
+        "one_cell_note": (
+            "Per-model figures below show one cell of the grid: label budget {budget}, seed {seed}, {px} px."
+        ),
         "curves_title": "Training curves: transfer learning vs CNN from scratch",
         "train_acc": "Training accuracy",
         "val_acc": "Validation accuracy",
@@ -86,9 +89,10 @@ STRINGS = {
         "input_size": "Tamaño de entrada (píxeles por lado)",
         "train_seconds": "Segundos de entrenamiento (incl. extracción de rasgos)",
         "budget_title": "Exactitud en test frente a imágenes etiquetadas (media sobre semillas, IC 95%)",
+        "grid_table_title": "Exactitud en test sobre la rejilla (media sobre semillas, intervalo del 95%):",
         "labelled_images": "Imágenes de entrenamiento etiquetadas (escala log)",
         "one_cell_note": (
-            "Las figuras por modelo muestran una celda de la rejilla: presupuesto {budget}, semilla {seed}."
+            "Las figuras por modelo muestran una celda de la rejilla: presupuesto {budget}, semilla {seed}, {px} px."
         ),
         "curves_title": "Curvas de entrenamiento: transfer learning frente a CNN desde cero",
         "train_acc": "Precisión de entrenamiento",

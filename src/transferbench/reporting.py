@@ -58,17 +58,21 @@ def _feature_map_figure(run_dir, record, data, model_name, path, t, seed):
 
 def one_cell(record):
     """The record restricted to one cell of the grid (largest size and budget, first seed) for per-model
-    figures."""
+    figures, with that cell's budget, seed and size."""
     grid = record.grid
     budget, seed, size = grid["budgets"][-1], grid["seeds"][0], grid["input_sizes"][-1]
     rows = [row for row in record.rows if (row.budget, row.seed, row.input_size) == (budget, seed, size)]
-    return dataclasses.replace(record, rows=rows), budget, seed
+    return dataclasses.replace(record, rows=rows), budget, seed, size
 
 
 def _budget_figure(run_dir, record, t):
-    """The accuracy-vs-labels figure (95% intervals from the record's statistics) and the grid table text."""
+    """The accuracy-vs-labels figure (95% intervals from the record's statistics) and the grid table text; the
+    table alone when the grid has one label budget, where such a figure would be a column of dots."""
     from .summary import grid_lines
 
+    table = "\n".join(grid_lines(record))
+    if len(record.grid["budgets"]) < 2:
+        return (t("grid_table_title"), None, table)
     several = len(record.grid["input_sizes"]) > 1
     points = {}
     for cell in record.statistics["cells"]:
@@ -78,7 +82,7 @@ def _budget_figure(run_dir, record, t):
         points.setdefault(name, []).append((labelled, cell["mean"], interval))
     points = {name: sorted(series) for name, series in points.items()}
     path = plots.budget_curve(points, baseline_name(record), Path(run_dir) / "figures" / "label_budgets.png", t)
-    return (t("budget_title"), path, "\n".join(grid_lines(record)))
+    return (t("budget_title"), path, table)
 
 
 def _resolution_figure(run_dir, record, t):
@@ -205,7 +209,7 @@ def _markdown(record, header, cells, figures, t, run_dir):
     lines += ["", f"## {t('figures')}", ""] if figures else ["", t("no_rows")]
     for title, path, text in figures:
         if path is None:
-            lines += [f"*{title}*", ""]
+            lines += [f"*{title}*", ""] + (["```", text.rstrip(), "```", ""] if text else [])
             continue
         lines += [f"### {title}", "", f"![{title}](figures/{path.name})", ""]
         if text:
@@ -250,7 +254,7 @@ def _html(record, header, cells, figures, t, run_dir):
     parts.append(f"<h2>{e(t('figures'))}</h2>" if figures else f"<p>{e(t('no_rows'))}</p>")
     for title, path, text in figures:
         if path is None:
-            parts.append(f"<p><i>{e(title)}</i></p>")
+            parts.append(f"<p><i>{e(title)}</i></p>" + (f"<pre>{e(text)}</pre>" if text else ""))
             continue
         encoded = base64.b64encode(path.read_bytes()).decode("ascii")
         parts.append(f"<figure><h3>{e(title)}</h3><img alt='{e(title)}' src='data:image/png;base64,{encoded}'>")
@@ -268,13 +272,12 @@ def build_report(run_dir, *, lang="en", feature_model="vgg16", seed=0):
     t = translator(lang)
     record, data = _load_run(run_dir)
     if record.is_grid:
-        view, budget, cell_seed = one_cell(record)
-        figures = build_figures(run_dir, view, data, t, feature_model=feature_model, seed=seed)
-        figures.insert(0, _budget_figure(run_dir, record, t))
+        view, budget, cell_seed, size = one_cell(record)
+        grid_figures = [_budget_figure(run_dir, record, t)]
         if len(record.grid["input_sizes"]) > 1:
-            figures.insert(1, _resolution_figure(run_dir, record, t))
-        note = t("one_cell_note", budget=budget, seed=cell_seed)
-        figures.insert(1, (note, None, None))
+            grid_figures.append(_resolution_figure(run_dir, record, t))
+        note = (t("one_cell_note", budget=budget, seed=cell_seed, px=size), None, None)
+        figures = [*grid_figures, note, *build_figures(run_dir, view, data, t, feature_model=feature_model, seed=seed)]
     else:
         figures = build_figures(run_dir, record, data, t, feature_model=feature_model, seed=seed)
     header, cells = _table(record.rows, t)
