@@ -163,7 +163,9 @@ def test_second_identical_run_skips_extraction_and_cache_cli(tmp_path, capsys):
     assert first[0]["test_accuracy"] == second[0]["test_accuracy"]
     capsys.readouterr()
     assert main(["cache", "info", "--cache-dir", str(tmp_path / "cache")]) == 0
-    assert "1 entries" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "1 entry," in listing  # what each entry holds, in words a user reads:
+    assert "mobilenetv2 (random), mnist at 32 px, " in listing and "200 pool + 100 test images" in listing
     assert main(["cache", "clear", "--cache-dir", str(tmp_path / "cache")]) == 0
     assert not list((tmp_path / "cache").rglob("*.npz"))
 

@@ -280,7 +280,8 @@ def cmd_cache(args):
         return EXIT_OK
     entries = cache_entries(root)
     total = sum(size for _, _, size in entries)
-    print(f"feature cache: {root / 'features'}: {len(entries)} entries, {total / 1e6:.1f} MB")
+    count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+    print(f"feature cache: {root / 'features'}: {count}, {total / 1e6:.1f} MB")
     for path, description, size in entries:
         print(f"  {path.stem[:12]}  {size / 1e6:8.1f} MB  {description}")
     return EXIT_OK

@@ -245,7 +245,9 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
             (reference,) = extract(extractor, [ctx.splits.x_test], batch_size=batch, label=f"{label} fp32 reference")
             entry["pooled_test_fp32"] = reference[-1]
         seconds = time.perf_counter() - start
-        ctx.cache.put(key, entry, description=f"{label}, {dict(zip(sources, map(len, image_sets)))}")
+        counts = " + ".join(f"{len(images):,} {split}" for split, images in zip(sources, image_sets))
+        where = f"{cfg.dataset} at {cfg.input_size} px, {used['engine']} {used['precision']}"
+        ctx.cache.put(key, entry, description=f"{label}, {where}: {counts} images")
     if ctx.index is not None:
         kinds = ["pooled", "cut"] if cut_after else ["pooled"]
         entry = {
