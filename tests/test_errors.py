@@ -297,3 +297,15 @@ def test_names_with_newlines_are_shown_escaped_on_one_line(tmp_path, capsys):
     assert main(["run", "--models", "vgg\n16", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'vgg\\n16'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_wrapped_error_is_shortened_at_a_word_not_inside_one():
+    """A third-party message inside ours keeps whole words (a reason once ended '[Errno -2] Na)')."""
+    from transferbench.errors import first_line
+
+    url = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet50_notop.h5"
+    exc = OSError(f"URL fetch failure on {url}: None -- [Errno -2] Name or service not known\nsecond line")
+    assert first_line(exc, 240) == f"URL fetch failure on {url}: None -- [Errno -2] Name or service not known"
+    short = first_line(exc, 100)
+    assert short.endswith(" ...") and len(short) <= 100 and url not in short
+    assert first_line(ValueError()) == ""

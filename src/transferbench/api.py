@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import RunConfig, from_record, resolve
-from .errors import Interrupted, OutputError, TransferbenchError, UsageError
+from .errors import Interrupted, OutputError, TransferbenchError, UsageError, first_line
 from .image_input import Prediction  # noqa: F401  (part of the API: what predict returns)
 
 
@@ -151,7 +151,7 @@ def load_model(model_path):
     try:
         return keras.models.load_model(model_path)
     except Exception as exc:
-        raise UsageError(f"cannot load model {model_path}: {str(exc).splitlines()[0][:200]}") from None
+        raise UsageError(f"cannot load model {model_path}: {first_line(exc)}") from None
 
 
 def run_facts(model_path, count):

@@ -17,7 +17,7 @@ from .dataset_readers import (
     read_sklearn_digits,
     sklearn_digits_file,
 )
-from .errors import DataError, unknown_name
+from .errors import DataError, first_line, unknown_name
 
 
 def default_cache_dir():
@@ -317,7 +317,7 @@ def locate(spec, data_file=None, cache_dir=None):
         except Exception as exc:  # network errors come in many types; all mean "not downloadable now"
             raise DataError(
                 f"cannot get dataset '{spec.name}': no copy in {cached}, {spec.install_hint}, "
-                f"and the download failed ({str(exc).splitlines()[0][:160]}); pass a local copy with --data-file"
+                f"and the download failed ({first_line(exc, 240)}); pass a local copy with --data-file"
             ) from None
         return (path, "download", *_verified_reader(spec, path))
     raise DataError(

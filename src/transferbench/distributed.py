@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, first_line
 from .records import RowResult, RowSpec
 
 MAX_RETRIES = 2  # Ray retries of a task whose worker process or node died
@@ -43,7 +43,7 @@ def connect(cfg):
         context = ray.init(address=cfg.ray_address, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         raise UsageError(
-            f"cannot reach the Ray cluster at {where}: {str(exc).splitlines()[0][:200]}; start one with "
+            f"cannot reach the Ray cluster at {where}: {first_line(exc)}; start one with "
             "`ray start --head` or check --ray-address"
         ) from None
     url = getattr(context, "dashboard_url", None)

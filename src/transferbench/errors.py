@@ -1,6 +1,7 @@
 """Errors that the CLI turns into one clear line and a documented exit code."""
 
 import difflib
+import textwrap
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -24,6 +25,13 @@ class TransferbenchError(Exception):
 def one_line(text):
     """The text with newlines and other unprintable characters written as escapes (a key '\n' stays visible)."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def first_line(exc, width=200):
+    """The first line of an exception's message, shortened at a word boundary to `width` characters ('' if empty):
+    a third-party error inside one of ours, without cutting a word or a URL in half."""
+    lines = str(exc).strip().splitlines()
+    return textwrap.shorten(lines[0], width, placeholder=" ...") if lines else ""
 
 
 class UsageError(TransferbenchError):

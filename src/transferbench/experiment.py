@@ -14,7 +14,7 @@ import numpy as np
 from . import results
 from .backbones import BACKBONES
 from .data import default_cache_dir
-from .errors import OutputError, UsageError, WeightsUnavailable, unknown_name
+from .errors import OutputError, UsageError, WeightsUnavailable, first_line, unknown_name
 from .evaluate import test_metrics
 from .feature_cache import FeatureCache, digest_arrays
 from .recipes import describe as describe_recipe
@@ -186,7 +186,7 @@ def _failure_reason(exc, name, run_dir):
     text = "".join(traceback.format_exception(exc))
     if os.environ.get("TRANSFERBENCH_DEBUG"):
         print(text, file=sys.stderr)
-    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+    reason = f"{type(exc).__name__}: {first_line(exc, 300)}"
     try:
         results.write_text(Path(run_dir) / "logs" / f"{name}.traceback.txt", text)
         reason += f" (traceback in logs/{name}.traceback.txt)"

@@ -8,7 +8,7 @@ import keras
 
 from .backbones import keras_models_dir
 from .data import sha256_of
-from .errors import UsageError, WeightsUnavailable
+from .errors import UsageError, WeightsUnavailable, first_line
 from .layers import Preprocess, ToRGB
 
 
@@ -52,7 +52,7 @@ def build_base(spec, input_size, choice):
         expected = keras_models_dir() / spec.weights_file_for(input_size)
         raise WeightsUnavailable(
             f"ImageNet weights for {spec.name} unavailable: expected {expected.name} in {expected.parent} "
-            f"and the download failed ({str(exc).splitlines()[0][:160]}). Fix: put the file there, or pass "
+            f"and the download failed ({first_line(exc, 240)}). Fix: put the file there, or pass "
             f"--weights-file {spec.name}=PATH, or --weights random for an explicit random-init row"
         ) from None
 
