@@ -305,3 +305,17 @@ def test_over_seeds_the_answer_names_the_best_mean_not_a_lucky_seed():
     assert record.best.name == "lucky_probe"  # the best single row
     assert answer.startswith("Best: cnn, 95.00% test accuracy, after 2 s")
     assert "It leads lucky_probe by 8.33 points." in answer
+
+
+def test_the_answer_says_when_no_transfer_row_ran():
+    """With every backbone row skipped (offline ImageNet weights), 'no transfer row beats the CNN' would mislead."""
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    record = _grid_record({"cnn": [0.9, 0.91, 0.92]})
+    record.rows.append(RowResult(id="vgg16@all-s1", name="vgg16", phase="frozen", status="skipped", reason="offline"))
+    answer = " ".join(verdict(record, translator("en")))
+    assert "No transfer row finished (1 did not run: see below)" in answer
+    assert "No transfer row beats" not in answer
+    record = _grid_record({"cnn": [0.9, 0.91, 0.92], "vgg16": [0.5, 0.6, 0.7]})
+    assert "No transfer row beats the CNN" in " ".join(verdict(record, translator("en")))

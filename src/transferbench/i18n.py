@@ -58,6 +58,7 @@ STRINGS = {
         "trainable parameters.",
         "v_margin": "It leads {other} by {points:.2f} points.",
         "v_cnn_wins": "No transfer row beats the CNN trained from scratch here.",
+        "v_no_transfer": "No transfer row finished ({count} did not run: see below), so this run cannot compare them.",
         "v_no_cnn": "There is no {base} row in the same cell to compare transfer with.",
         "v_vs_cnn_unknown": "It is {points:+.2f} points against {base}; this run cannot tell whether that is more "
         "than seed-to-seed noise.",
@@ -139,6 +140,10 @@ STRINGS = {
         "{params:,} parámetros entrenables.",
         "v_margin": "Supera a {other} por {points:.2f} puntos.",
         "v_cnn_wins": "Ninguna fila de transferencia supera aquí a la CNN entrenada desde cero.",
+        "v_no_transfer": (
+            "Ninguna fila de transferencia terminó ({count} no se ejecutaron: ver abajo), así que esta ejecución no "
+            "puede compararlas."
+        ),
         "v_no_cnn": "No hay una fila {base} en la misma celda con la que comparar la transferencia.",
         "v_vs_cnn_unknown": "Queda a {points:+.2f} puntos de {base}; esta ejecución no puede decir si eso supera "
         "el ruido entre semillas.",

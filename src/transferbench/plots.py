@@ -50,7 +50,8 @@ def training_curves(rows, path, t, columns=4):
                 ax.axvline(offset + 0.5, color="grey", linestyle=":", linewidth=1)
             ax.set_ylabel(label)
             ax.set_xlabel(t("epoch"))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6, min_n_ticks=1))
+            ax.set_xlim(0.5, offset + len(row.history[train_key]) + 0.5)  # whole epochs, even a 1-epoch row
             ax.ticklabel_format(axis="y", useOffset=False)  # '1e-5+2.3025' reads worse than the values
             ax.grid(alpha=0.3)
         losses = [v for key in ("loss", "val_loss") for v in row.history[key] if v > 0]

@@ -222,7 +222,9 @@ def _markdown(record, header, cells, figures, t, run_dir):
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:.85em}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:right}
-th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto}
+th{background:#f0f0f0}img{max-width:100%;height:auto}
+td:first-child,th:first-child,td:nth-child(2),th:nth-child(2),td:nth-child(3),th:nth-child(3),td:last-child,
+th:last-child{text-align:left}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:1em;line-height:1.35}
 .facts{color:#555}.verdict{background:#eef5ee;border-left:4px solid #4a8;padding:.2em 1em;margin:1em 0}
 figure{margin:1.5em 0;break-inside:avoid}

@@ -81,8 +81,10 @@ def verdict(record, t):
     base = baseline_name(record)
     if base and best.name != base:
         sentences.append(_against_baseline(record, best, base, leader.cell if record.is_grid else None, t))
-    elif base:
+    elif base and any(row.phase != "scratch" for row in record.ok_rows):
         sentences.append(t("v_cnn_wins"))
+    elif base:
+        sentences.append(t("v_no_transfer", count=sum(not row.ok and row.phase != "scratch" for row in record.rows)))
     crossovers = [c for c in (record.statistics or {}).get("crossovers", []) if c["from_budget"] is not None]
     for item in crossovers:
         sentences.append(t("v_crossover", model=item["model"], budget=item["from_budget"], base=item["baseline"]))
