@@ -287,8 +287,10 @@ def _grid_record(accuracies):
                     seed=seed,
                     weights="scratch" if phase == "scratch" else "imagenet",
                     test_accuracy=accuracy,
+                    test_loss=1 - accuracy,
                     train_seconds=float(seed),
                     trainable_params=10,
+                    total_params=20,
                 )
             )
     record.statistics = stats.grid_statistics(record)
@@ -319,3 +321,17 @@ def test_the_answer_says_when_no_transfer_row_ran():
     assert "No transfer row beats" not in answer
     record = _grid_record({"cnn": [0.9, 0.91, 0.92], "vgg16": [0.5, 0.6, 0.7]})
     assert "No transfer row beats the CNN" in " ".join(verdict(record, translator("en")))
+
+
+def test_the_terminal_summary_names_the_best_mean_and_lists_each_cell_once(capsys, tmp_path):
+    """The printed summary agrees with the report's answer over seeds, and a grid's params-per-point list has one
+    line per model and budget, not one per seed."""
+    from transferbench.summary import print_summary
+
+    record = _grid_record({"lucky_probe": [0.99, 0.80, 0.81], "cnn": [0.95, 0.96, 0.94]})
+    print_summary(record, tmp_path)
+    out = capsys.readouterr().out
+    assert "best model: cnn at all labels, 32 px, 95.00% mean test accuracy over 3 seeds" in out
+    assert "(best single row lucky_probe@all-s1, 99.00%)" in out
+    listed = out.split("trainable params per accuracy point (mean over seeds):\n")[1].splitlines()[:3]
+    assert [line.split()[0] for line in listed] == ["lucky_probe@all", "cnn@all", "training"]

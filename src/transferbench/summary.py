@@ -1,6 +1,7 @@
 """The end-of-run summary printed to the terminal: the table, the best row, costs, and the grid's statistics."""
 
 from .stats import MIN_SEEDS
+from .verdict import leader
 
 
 def comparison_lines(record):
@@ -80,17 +81,49 @@ def grid_lines(record):
     return lines
 
 
+def _seed_cells(record):
+    """The grid's cells with several seeds (their means are what a grid compares), or []."""
+    return [c for c in (record.statistics or {}).get("cells", []) if c["n"] > 1]
+
+
+def best_line(record):
+    """The best model as the report's answer names it: over several seeds, the best mean, with the best single row."""
+    top, best = leader(record), record.best
+    if top.cell is None or top.cell["n"] < 2:
+        return f"best model: {best.id} ({best.test_accuracy * 100:.2f}% test accuracy)"
+    cell = top.cell
+    where = f"{cell['budget']} labels, {cell['input_size']} px"
+    return (
+        f"best model: {cell['model']} at {where}, {top.accuracy * 100:.2f}% mean test accuracy over {cell['n']} seeds "
+        f"(best single row {best.id}, {best.test_accuracy * 100:.2f}%)"
+    )
+
+
+def _params_per_point(record):
+    """(label, trainable params, accuracy) per row, or per grid cell over seeds: a grid lists each model once per
+    budget and size, not once per seed."""
+    cells = _seed_cells(record)
+    if not cells:
+        return [(row.id, row.trainable_params, row.test_accuracy) for row in record.ok_rows]
+    lines = []
+    for cell in cells:
+        where = (cell["model"], cell["budget"], cell["input_size"])
+        row = next(r for r in record.ok_rows if (r.name, r.budget, r.input_size) == where)
+        size = f"{cell['input_size']}px-" if len(record.grid["input_sizes"]) > 1 else ""
+        lines.append((f"{cell['model']}@{size}{cell['budget']}", row.trainable_params, cell["mean"]))
+    return lines
+
+
 def print_summary(record, run_dir):
     """Print the comparison table, the best model, params per accuracy point and skip/fail reasons."""
     print("\n" + "\n".join(comparison_lines(record)))
     ok = record.ok_rows
-    best = record.best
-    if best:
-        print(f"\nbest model: {best.id} ({best.test_accuracy * 100:.2f}% test accuracy)")
+    if record.best:
+        print("\n" + best_line(record))
     if ok:
-        print("trainable params per accuracy point:")
-        for row in ok:
-            print(f"  {row.id:<30} {row.trainable_params / max(row.test_accuracy * 100, 1e-9):>12,.0f}")
+        print("trainable params per accuracy point" + (" (mean over seeds)" if _seed_cells(record) else "") + ":")
+        for label, params, accuracy in _params_per_point(record):
+            print(f"  {label:<30} {params / max(accuracy * 100, 1e-9):>12,.0f}")
     total = sum(row.train_seconds for row in ok)
     if total > 0:
         shares = {}

@@ -30,7 +30,7 @@ def _cell_of(record, row):
     )
 
 
-def _leader(record):
+def leader(record):
     """Over several seeds, the cell with the best mean (one lucky seed does not make a model best), against the
     best other mean at its budget and size; otherwise the best row, against the best other row of its cell."""
     cells = [c for c in (record.statistics or {}).get("cells", []) if c["n"] > 1]
@@ -70,17 +70,15 @@ def verdict(record, t):
     if record.best is None:
         return [t("v_nothing")]
     seeds = len(record.grid["seeds"])
-    leader = _leader(record)
-    best = leader.row
-    sentences = [
-        t("v_best", model=best.name, acc=leader.accuracy * 100, seconds=leader.seconds, params=best.trainable_params)
-    ]
-    if leader.runner:
-        points = (leader.accuracy - leader.runner_accuracy) * 100
-        sentences.append(t("v_margin", points=points, other=leader.runner))
+    top = leader(record)
+    best = top.row
+    params = best.trainable_params
+    sentences = [t("v_best", model=best.name, acc=top.accuracy * 100, seconds=top.seconds, params=params)]
+    if top.runner:
+        sentences.append(t("v_margin", points=(top.accuracy - top.runner_accuracy) * 100, other=top.runner))
     base = baseline_name(record)
     if base and best.name != base:
-        sentences.append(_against_baseline(record, best, base, leader.cell if record.is_grid else None, t))
+        sentences.append(_against_baseline(record, best, base, top.cell if record.is_grid else None, t))
     elif base and any(row.phase != "scratch" for row in record.ok_rows):
         sentences.append(t("v_cnn_wins"))
     elif base:
