@@ -130,3 +130,14 @@ def test_seeds_count_expands_from_the_seed_and_lists_stay(tmp_path):
     assert resolve({}, {"seed": 7, "seeds": 3}).seed_list() == [7, 8, 9]
     assert resolve({}, {"seeds": [5]}).seed_list() == [5]
     assert resolve(load_toml(_toml(tmp_path, "seeds = 2\nseed = 1\n"))).seed_list() == [1, 2]
+
+
+def test_run_help_says_each_default_once_and_what_a_no_flag_turns_off():
+    from transferbench.cli import build_parser
+
+    run = next(a for a in build_parser()._actions if a.dest == "command").choices["run"]
+    helps = {opt: action.help for action in run._actions for opt in action.option_strings}
+    assert helps["--no-report"].endswith(": on by default, this flag turns it off")
+    assert helps["--fine-tune"].count("default") == 1  # its help explains its own default
+    assert helps["--data-file"].endswith("(default: not set)")
+    assert not any("(default -)" in text for text in helps.values())

@@ -72,7 +72,9 @@ def _add_run_flags(parser):
     for name, spec in FIELDS.items():
         meta, kind, flag = spec.metadata, kind_of(name), flag_of(name)
         text = meta["help"].replace("%", "%%")
-        if "(default" not in text:  # a help that explains its own default keeps it
+        if flag.startswith("--no-"):  # the help says what the setting does; the flag turns it off
+            text += ": on by default, this flag turns it off"
+        elif "(default" not in text:  # a help that explains its own default keeps it
             shown = shown_default(name)
             text += " (default: not set)" if shown == "-" else f" (default {shown})"
         options = {"dest": name, "default": argparse.SUPPRESS, "help": text}
