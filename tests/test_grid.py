@@ -266,18 +266,18 @@ def test_budget_curve_ticks_are_the_measured_budgets(tmp_path, monkeypatch):
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["100", "1,437"]
 
 
-def _grid_record(accuracies):
-    """A finished 3-seed record of these {model: [accuracy per seed]} rows, with the grid's statistics."""
+def _grid_record(accuracies, seeds=(1, 2, 3)):
+    """A finished record of these {model: [accuracy per seed]} rows, with the grid's statistics."""
     record = RunRecord(
         config={"dataset": "digits", "weights": "imagenet", "recipe": "fair"},
         dataset={"sizes": {"pool": 1000, "test": 300}},
-        grid={"seeds": [1, 2, 3], "budgets": ["all"], "input_sizes": [32]},
+        grid={"seeds": list(seeds), "budgets": ["all"], "input_sizes": [32]},
         recipe="fair",
         environment={},
         finished=True,
     )
     for name, values in accuracies.items():
-        for seed, accuracy in zip((1, 2, 3), values):
+        for seed, accuracy in zip(seeds, values):
             phase = "scratch" if name == "cnn" else "probe"
             record.rows.append(
                 RowResult(
@@ -335,3 +335,14 @@ def test_the_terminal_summary_names_the_best_mean_and_lists_each_cell_once(capsy
     assert "(best single row lucky_probe@all-s1, 99.00%)" in out
     listed = out.split("trainable params per accuracy point (mean over seeds):\n")[1].splitlines()[:3]
     assert [line.split()[0] for line in listed] == ["lucky_probe@all", "cnn@all", "training"]
+
+
+def test_over_two_seeds_the_answer_gives_the_paired_mean_difference_with_the_cnn():
+    """Two seeds cannot tell significance, but the difference the answer gives is still the grid's paired mean
+    (+3.50), not one seed's (-3.00)."""
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    record = _grid_record({"probe": [0.92, 0.90], "cnn": [0.95, 0.80]}, seeds=(1, 2))
+    answer = " ".join(verdict(record, translator("en")))
+    assert answer.startswith("Best: probe, 91.00%") and "It is +3.50 points against cnn" in answer

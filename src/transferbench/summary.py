@@ -1,7 +1,7 @@
 """The end-of-run summary printed to the terminal: the table, the best row, costs, and the grid's statistics."""
 
 from .stats import MIN_SEEDS
-from .verdict import leader
+from .verdict import leader, seed_cells
 
 
 def comparison_lines(record):
@@ -81,11 +81,6 @@ def grid_lines(record):
     return lines
 
 
-def _seed_cells(record):
-    """The grid's cells with several seeds (their means are what a grid compares), or []."""
-    return [c for c in (record.statistics or {}).get("cells", []) if c["n"] > 1]
-
-
 def best_line(record):
     """The best model as the report's answer names it: over several seeds, the best mean, with the best single row."""
     top, best = leader(record), record.best
@@ -102,7 +97,7 @@ def best_line(record):
 def _params_per_point(record):
     """(label, trainable params, accuracy) per row, or per grid cell over seeds: a grid lists each model once per
     budget and size, not once per seed."""
-    cells = _seed_cells(record)
+    cells = seed_cells(record)
     if not cells:
         return [(row.id, row.trainable_params, row.test_accuracy) for row in record.ok_rows]
     lines = []
@@ -121,7 +116,7 @@ def print_summary(record, run_dir):
     if record.best:
         print("\n" + best_line(record))
     if ok:
-        print("trainable params per accuracy point" + (" (mean over seeds)" if _seed_cells(record) else "") + ":")
+        print("trainable params per accuracy point" + (" (mean over seeds)" if seed_cells(record) else "") + ":")
         for label, params, accuracy in _params_per_point(record):
             print(f"  {label:<30} {params / max(accuracy * 100, 1e-9):>12,.0f}")
     total = sum(row.train_seconds for row in ok)

@@ -30,10 +30,15 @@ def _cell_of(record, row):
     )
 
 
+def seed_cells(record):
+    """The grid's cells over several seeds (a grid compares their means), or []."""
+    return [c for c in (record.statistics or {}).get("cells", []) if c["n"] > 1]
+
+
 def leader(record):
     """Over several seeds, the cell with the best mean (one lucky seed does not make a model best), against the
     best other mean at its budget and size; otherwise the best row, against the best other row of its cell."""
-    cells = [c for c in (record.statistics or {}).get("cells", []) if c["n"] > 1]
+    cells = seed_cells(record)
     if not cells:
         best = record.best
         rivals = [
@@ -102,8 +107,9 @@ def _against_baseline(record, best, base, cell, t):
     )
     if cnn is None:
         return t("v_no_cnn", base=base)
-    points = (best.test_accuracy - cnn.test_accuracy) * 100
-    if cell is None or cell["significant"] is None:
+    if cell is None or cell["significant"] is None:  # over 2 seeds, still the paired mean difference of the grid
+        paired = cell is not None and cell["n"] > 1 and cell["difference"] is not None
+        points = cell["difference"] * 100 if paired else (best.test_accuracy - cnn.test_accuracy) * 100
         return t("v_vs_cnn_unknown", points=points, base=base)
     if cell["significant"]:
         return t("v_vs_cnn_significant", points=cell["difference"] * 100, base=base)
