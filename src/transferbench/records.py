@@ -16,6 +16,12 @@ Budget = int | Literal["all"]
 FLAT_FEATURES = 1e-6  # pooled features all below this in magnitude carry nothing a head can learn from
 
 
+def all_but_zero(feature_max):
+    """Whether pooled features whose largest magnitude is this carry nothing a head can learn from (None: no
+    frozen pass, so no)."""
+    return feature_max is not None and feature_max < FLAT_FEATURES
+
+
 @dataclass(frozen=True)
 class RowSpec:
     """What to run: one model at one grid cell. JSON-serialisable, so it can be shipped to another process."""

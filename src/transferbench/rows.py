@@ -22,7 +22,7 @@ from .head_search import HeadSearch
 from .modeling import build_base, build_transfer_model, choose_weights, count_params, find_base
 from .probe import probe_head, timed_probe
 from .recipes import schedule
-from .records import FLAT_FEATURES
+from .records import all_but_zero
 from .scratch import SCRATCH_MODELS, cosine_schedule, modern_batch_size
 from .training import compile_model, fit, prepare_fine_tuning, top_model
 
@@ -259,7 +259,7 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
             **{name: values for name, values in entry.items() if name.endswith(("_test", "_test_fp32"))},
         }
     used["feature_max"] = largest_feature(entry["pooled_train"])
-    if used["feature_max"] < FLAT_FEATURES and first_use:
+    if all_but_zero(used["feature_max"]) and first_use:
         print(
             f"{label}: the pooled features are all but zero (largest "
             f"{used['feature_max']:.1e}), so a head on them can only guess; random weights at small input sizes "

@@ -4,7 +4,7 @@ labels, at what cost, and what the run cannot say; plus the facts line under the
 from dataclasses import dataclass
 from statistics import fmean
 
-from .records import FLAT_FEATURES
+from .records import all_but_zero
 from .stats import MIN_SEEDS, baseline_name
 
 
@@ -116,11 +116,6 @@ def _against_baseline(record, best, base, cell, t):
     return t("v_vs_cnn_not_significant", points=cell["difference"] * 100, base=base)
 
 
-def _flat(row):
-    """Whether this row's backbone gave pooled features that are all but zero."""
-    return row.feature_max is not None and row.feature_max < FLAT_FEATURES
-
-
 def _limits(record, seeds, t):
     """What the run cannot say."""
     notes = []
@@ -129,7 +124,7 @@ def _limits(record, seeds, t):
     weights = {row.weights for row in record.ok_rows if row.phase != "scratch"}
     if "random" in weights:
         notes.append(t("v_random"))
-    flat = [r for r in record.ok_rows if r.phase in ("frozen", "probe") and _flat(r)]
+    flat = [r for r in record.ok_rows if r.phase in ("frozen", "probe") and all_but_zero(r.feature_max)]
     if flat:
         names = ", ".join(dict.fromkeys(r.name for r in flat))
         notes.append(t("v_flat", models=names, largest=max(r.feature_max for r in flat)))
