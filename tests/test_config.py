@@ -141,3 +141,11 @@ def test_run_help_says_each_default_once_and_what_a_no_flag_turns_off():
     assert helps["--fine-tune"].count("default") == 1  # its help explains its own default
     assert helps["--data-file"].endswith("(default: not set)")
     assert not any("(default -)" in text for text in helps.values())
+
+
+def test_the_recipe_line_counts_epochs_in_words():
+    from transferbench.recipes import describe
+
+    course = describe(RunConfig(recipe="course", epochs=1, fine_tune_epochs=2))
+    assert "<= 1 epoch," in course and course.endswith("for 2 epochs")
+    assert "<= 100 epochs" in describe(RunConfig())

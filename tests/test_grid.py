@@ -346,3 +346,17 @@ def test_over_two_seeds_the_answer_gives_the_paired_mean_difference_with_the_cnn
     record = _grid_record({"probe": [0.92, 0.90], "cnn": [0.95, 0.80]}, seeds=(1, 2))
     answer = " ".join(verdict(record, translator("en")))
     assert answer.startswith("Best: probe, 91.00%") and "It is +3.50 points against cnn" in answer
+
+
+def test_the_answer_states_the_course_recipe_and_seed_count_of_this_run():
+    """The limits quote this run's head settings and seed count, in both languages, without '(s)' plurals."""
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    record = _grid_record({"p_probe": [0.9], "cnn": [0.95]}, seeds=(1,))
+    record.config.update(recipe="course", lr=1e-3, epochs=2)
+    english = " ".join(verdict(record, translator("en")))
+    assert "(Adam 0.001, an epoch cap of 2)" in english
+    assert "With fewer than 3 seeds (1 here)" in english and "(s)" not in english
+    spanish = " ".join(verdict(record, translator("es")))
+    assert "(Adam 0.001, tope de épocas 2)" in spanish and "(s)" not in spanish

@@ -67,12 +67,13 @@ STRINGS = {
         "v_vs_cnn_not_significant": "It is {points:+.2f} points against {base} on average over seeds, which is "
         "not significant (the 95% interval includes 0).",
         "v_crossover": "{model} beats {base} significantly from {budget} labelled images on.",
-        "v_few_seeds": "With {n} seed(s) the run cannot tell significance: use --seeds {min} or more.",
+        "v_few_seeds": "With fewer than {min} seeds ({n} here) the run cannot tell significance: use --seeds {min} "
+        "or more.",
         "v_random": "Backbones ran with random weights: this says nothing about ImageNet transfer.",
         "v_flat": "{models}: the backbone's pooled features are all but zero (largest {largest:.1e}), so these heads "
         "could only guess; random weights at small input sizes do this.",
-        "v_course": "The course recipe under-trains heads (Adam 1e-4, at most 10 epochs): use the fair recipe "
-        "before concluding that transfer loses.",
+        "v_course": "The course recipe under-trains heads (Adam {lr:g}, an epoch cap of {epochs}): use the fair "
+        "recipe before concluding that transfer loses.",
         "v_unfinished": "The run did not finish: some rows are missing (continue it with --resume).",
         "v_facts": "Dataset {dataset}: {pool:,} training images (before validation), {test:,} test images; "
         "input {px} px; weights {weights}; recipe {recipe}; run {date} UTC.",
@@ -152,12 +153,13 @@ STRINGS = {
         "v_vs_cnn_not_significant": "Queda a {points:+.2f} puntos de {base} de media sobre semillas, sin "
         "significación (el intervalo del 95% incluye el 0).",
         "v_crossover": "{model} supera a {base} de forma significativa a partir de {budget} imágenes etiquetadas.",
-        "v_few_seeds": "Con {n} semilla(s) la ejecución no puede decir si hay significación: usa --seeds {min} o más.",
+        "v_few_seeds": "Con menos de {min} semillas ({n} aquí) la ejecución no puede decir si hay significación: usa "
+        "--seeds {min} o más.",
         "v_random": "Las redes base usaron pesos aleatorios: esto no dice nada de la transferencia desde ImageNet.",
         "v_flat": "{models}: las características de la red base son casi nulas (la mayor, {largest:.1e}), así que "
         "estas cabezas solo podían adivinar; los pesos aleatorios con entradas pequeñas hacen esto.",
-        "v_course": "La receta del curso entrena poco las cabezas (Adam 1e-4, como mucho 10 épocas): usa la receta "
-        "fair antes de concluir que la transferencia pierde.",
+        "v_course": "La receta del curso entrena poco las cabezas (Adam {lr:g}, tope de épocas {epochs}): usa la "
+        "receta fair antes de concluir que la transferencia pierde.",
         "v_unfinished": "La ejecución no terminó: faltan filas (continúala con --resume).",
         "v_facts": "Datos {dataset}: {pool:,} imágenes de entrenamiento (antes de validación), {test:,} de test; "
         "entrada {px} px; pesos {weights}; receta {recipe}; ejecución {date} UTC.",

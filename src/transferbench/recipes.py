@@ -38,17 +38,23 @@ def schedule(cfg, phase):
     }[phase]
 
 
+def _epochs(count):
+    """'1 epoch', '5 epochs'."""
+    return f"{count} epoch{'' if count == 1 else 's'}"
+
+
 def describe(cfg):
     """One line for results and reports."""
     if cfg.recipe == "course":
         return (
-            f"course: heads Adam {cfg.lr:g} <= {cfg.epochs} epochs, CNN Adam {cfg.cnn_lr:g}, patience {cfg.patience}; "
-            f"fine-tuning Adam {cfg.fine_tune_lr:g} for {cfg.fine_tune_epochs} epochs"
+            f"course: heads Adam {cfg.lr:g} <= {_epochs(cfg.epochs)}, CNN Adam {cfg.cnn_lr:g}, "
+            f"patience {cfg.patience}; "
+            f"fine-tuning Adam {cfg.fine_tune_lr:g} for {_epochs(cfg.fine_tune_epochs)}"
         )
     return (
         f"fair: heads try Adam {', '.join(f'{lr:g}' for lr in HEAD_LRS)} "
         f"({cfg.head_search if cfg.cache else 'sequential'}; best validation loss) "
-        f"for <= {HEAD_EPOCHS} "
-        f"epochs; CNN Adam {cfg.cnn_lr:g} <= {cfg.epochs} epochs; fine-tuning Adam {cfg.fine_tune_lr:g} <= "
-        f"{cfg.fine_tune_epochs} epochs; early stopping on validation loss, patience {FAIR_PATIENCE}, best weights"
+        f"for <= {_epochs(HEAD_EPOCHS)}; CNN Adam {cfg.cnn_lr:g} <= {_epochs(cfg.epochs)}; "
+        f"fine-tuning Adam {cfg.fine_tune_lr:g} <= {_epochs(cfg.fine_tune_epochs)}; "
+        f"early stopping on validation loss, patience {FAIR_PATIENCE}, best weights"
     )

@@ -129,7 +129,7 @@ def _limits(record, seeds, t):
         names = ", ".join(dict.fromkeys(r.name for r in flat))
         notes.append(t("v_flat", models=names, largest=max(r.feature_max for r in flat)))
     if record.config.get("recipe") == "course":
-        notes.append(t("v_course"))
+        notes.append(t("v_course", lr=record.config["lr"], epochs=record.config["epochs"]))
     if not record.finished:
         notes.append(t("v_unfinished"))
     return notes
