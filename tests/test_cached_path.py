@@ -147,7 +147,7 @@ def test_second_identical_run_skips_extraction_and_cache_cli(tmp_path, capsys):
         "--test-limit",
         "100",
         "--recipe",
-        "seed",
+        "course",
         "--epochs",
         "1",
         "--fine-tune-epochs",

@@ -31,7 +31,7 @@ def run_dir(tmp_path_factory):
             "--test-limit",
             "100",
             "--recipe",
-            "seed",
+            "course",
             "--epochs",
             "2",
             "--fine-tune-epochs",

@@ -29,7 +29,7 @@ def test_report_renders_with_images(tmp_path):
                 "--test-limit",
                 "100",
                 "--recipe",
-                "seed",
+                "course",
                 "--epochs",
                 "1",
                 "--out",
