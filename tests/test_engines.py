@@ -178,3 +178,26 @@ def test_auto_follows_the_registrys_measured_sizes():
     assert resolve_engine("auto", None, 96) == "tf"  # a scratch CNN: never measured
     assert resolve_engine("tf", BACKBONES["mobilenetv2"], 96) == "tf"
     assert resolve_engine("openvino", BACKBONES["vgg16"], 96) == "openvino"
+
+
+def test_a_cache_hit_records_the_engine_its_features_really_came_from(tmp_path, monkeypatch, capsys):
+    """A pass that fell back to TensorFlow is cached under the OpenVINO key: reading it back must still say tf."""
+    import transferbench
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("node X is not supported")
+
+    monkeypatch.setattr("transferbench.engines.openvino_forward", fails)
+    config = transferbench.RunConfig(
+        models=["mobilenetv2_probe"],
+        weights="random",
+        train_limit=300,
+        test_limit=100,
+        engine="openvino",
+        cache_dir=str(tmp_path / "cache"),
+        report=False,
+    )
+    first = transferbench.run(config, out=tmp_path / "first").rows[0]
+    again = transferbench.run(config, out=tmp_path / "again").rows[0]
+    assert (first.engine, again.engine) == ("tf", "tf") and "fell back to tf" in first.engine_check
+    assert again.features_from_cache and again.engine_check == "features read from the cache"

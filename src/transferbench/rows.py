@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from .backbones import get_backbone, keras_models_dir
 from .config import auto_extract_batch
@@ -216,6 +217,8 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
     seconds, hit = 0.0, entry is not None
     engine = resolve_engine(cfg.engine, spec, cfg.input_size, cfg.precision)
     used = {"engine": engine, "engine_check": "features read from the cache", "precision": cfg.precision}
+    if entry is not None:  # what the pass that made them really ran on (a fallback is kept under its key)
+        used.update({name: str(entry[f"used_{name}"]) for name in ("engine", "precision") if f"used_{name}" in entry})
     if entry is None:
         extractor = extractor_for(model, cut_after)
         batch = cfg.extract_batch_size or auto_extract_batch(cfg.input_size)
@@ -237,6 +240,7 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
         )
         int8 = int8 and choice[0].engine == "openvino"
         used = {**choice[0].record(), "precision": "int8" if int8 else "fp32"}
+        entry.update(used_engine=np.array(used["engine"]), used_precision=np.array(used["precision"]))
         for split, outputs in zip(sources, passes):
             entry[f"pooled_{split}"] = outputs[-1]
             if cut_after:
