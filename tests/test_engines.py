@@ -50,6 +50,24 @@ def test_openvino_features_equal_tensorflows_with_real_weights(tiny_splits):
     assert _relative(extractor, tiny_splits.x_test[:16]) <= MAX_RELATIVE
 
 
+def test_a_feature_pass_records_both_engines_speeds_on_this_machine(tiny_splits, monkeypatch, capsys):
+    """The row keeps both rates on one batch; when TensorFlow ran clearly faster the run says so, but keeps the
+    engine it resolved (the same command must give the same features)."""
+    extractor, images = _extractor("mobilenetv3small"), tiny_splits.x_test[:16]
+    _, choice = choose(extractor, images, "openvino", plain=extractor, batch=16)
+    assert choice.speeds.images == 16 and choice.speeds.openvino > 0 and choice.speeds.tensorflow > 0
+    assert "images/s" in choice.record()["engine_check"] and "max rel" in choice.record()["engine_check"]
+    assert "ran faster" not in capsys.readouterr().err or choice.speeds.ratio < 1 / 1.1
+
+    rates = iter([100.0, 250.0])  # openvino first, then tensorflow
+    monkeypatch.setattr("transferbench.engines.images_per_second", lambda forward, images: next(rates))
+    _, choice = choose(extractor, images, "openvino", plain=extractor, batch=16)
+    assert choice.engine == "openvino" and choice.speeds.ratio == pytest.approx(0.4)
+    assert "tensorflow ran faster here (openvino 100 vs tensorflow 250 images/s (0.40x) on 16 images)" in (
+        capsys.readouterr().err
+    )
+
+
 def test_the_feature_pass_splits_batches_across_streams_and_keeps_only_the_extractors_outputs(tiny_splits):
     # EfficientNetB0 converts with ~50 extra outputs (its activations); 21 images in batches of 16 make two streams
     # of 8, a second round and a padded last part

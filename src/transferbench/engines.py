@@ -7,8 +7,10 @@ falls back to TensorFlow, says so in one line, and the row records it.
 """
 
 import importlib.util
+import math
 import os
 import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +20,8 @@ from .config import CALIBRATION_IMAGES
 MAX_RELATIVE = 1e-4  # largest |openvino - tf| / max |tf| accepted, per output
 CHECK_IMAGES = 32
 MIN_PART = 8  # images per OpenVINO stream's call, at least
+TIMED_CALLS = 2  # per engine, best of: one batch each after the check has warmed both
+SLOWER_MARGIN = 1.1  # tensorflow this much faster on the timed batch: say so (the choice stays reproducible)
 
 
 def openvino_available():
@@ -37,11 +41,43 @@ class EngineChoice:
     max_abs: float | None = None
     max_rel: float | None = None
     note: str | None = None
+    speeds: "Speeds | None" = None
 
     def record(self):
         """Fields for the row's result."""
         check = None if self.max_rel is None else f"max abs {self.max_abs:.2e}, max rel {self.max_rel:.2e}"
-        return {"engine": self.engine, "engine_check": self.note or check}
+        measured = "; ".join(str(part) for part in (check, self.speeds) if part)
+        return {"engine": self.engine, "engine_check": self.note or measured}
+
+
+@dataclass
+class Speeds:
+    """Both engines' rates on one batch of the pass, measured on this machine."""
+
+    openvino: float
+    tensorflow: float
+    images: int
+
+    @property
+    def ratio(self):
+        """OpenVINO's rate over TensorFlow's."""
+        return self.openvino / self.tensorflow
+
+    def __str__(self):
+        return (
+            f"openvino {self.openvino:,.0f} vs tensorflow {self.tensorflow:,.0f} images/s ({self.ratio:.2f}x) "
+            f"on {self.images} images"
+        )
+
+
+def images_per_second(forward, images, calls=TIMED_CALLS):
+    """The best rate of `calls` calls of forward on these images."""
+    best = math.inf
+    for _ in range(calls):
+        start = time.perf_counter()
+        forward(images)
+        best = min(best, time.perf_counter() - start)
+    return len(images) / best
 
 
 def tf_forward(extractor, sample=None):
@@ -143,7 +179,9 @@ def choose(extractor, sample, engine, threads=None, label="features", plain=None
     TensorFlow's within MAX_RELATIVE (else TensorFlow, with one line saying why). plain: the same extractor
     in plain Keras layers, for OpenVINO to convert (default: extractor). precision 'int8': OpenVINO quantized on
     calibration images from `sample`; its difference from TensorFlow is recorded, never a reason to fall back. batch:
-    the largest batch the pass will be given (OpenVINO then splits each across its streams; openvino_forward)."""
+    the largest batch the pass will be given (OpenVINO then splits each across its streams; openvino_forward), and
+    one such batch is then timed on both engines (EngineChoice.speeds); a clearly faster TensorFlow is named in one
+    line but not switched to, so the same command always runs the same engine."""
     forward, call = tf_forward(extractor, sample)
     if engine == "tf":
         return forward, EngineChoice("tf")
@@ -168,7 +206,13 @@ def choose(extractor, sample, engine, threads=None, label="features", plain=None
         note = f"openvino features differ from tensorflow's by {max_rel:.1e} relative (limit {MAX_RELATIVE:g})"
         print(f"{label}: {note}; using TensorFlow", file=sys.stderr)
         return forward, EngineChoice("tf", max_abs, max_rel, note + "; fell back to tf")
-    return fast, EngineChoice("openvino", max_abs, max_rel)
+    speeds = None
+    if batch is not None:  # a feature pass: how the two compare on this machine, as evidence in the row
+        timed = sample[:batch]
+        speeds = Speeds(images_per_second(fast, timed), images_per_second(forward, timed), len(timed))
+        if speeds.tensorflow > SLOWER_MARGIN * speeds.openvino:
+            print(f"{label}: tensorflow ran faster here ({speeds}); --engine tf would use it", file=sys.stderr)
+    return fast, EngineChoice("openvino", max_abs, max_rel, speeds=speeds)
 
 
 def model_forward(model, engine, threads=None, label="model"):

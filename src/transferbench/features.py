@@ -77,6 +77,8 @@ def extract(
         choice.append(used)
     total = sum(len(images) for images in image_sets)
     kind = f"{used.engine}, int8" if precision == "int8" and used.engine == "openvino" else used.engine
+    if used.speeds:
+        kind += f", {used.speeds.ratio:.2f}x tensorflow's speed on a batch of {used.speeds.images}"
     print(f"{label}: one forward pass over {total:,} images ({kind})", flush=True)
     progress = Counter(total, "image", label)
     done, results = 0, []
