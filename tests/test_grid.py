@@ -360,3 +360,36 @@ def test_the_answer_states_the_course_recipe_and_seed_count_of_this_run():
     assert "With fewer than 3 seeds (1 here)" in english and "(s)" not in english
     spanish = " ".join(verdict(record, translator("es")))
     assert "(Adam 0.001, tope de épocas 2)" in spanish and "(s)" not in spanish
+
+
+def test_the_report_lists_each_frozen_pass_with_what_its_engine_check_measured():
+    """One entry per backbone x size, its check from the row that ran the pass (not one that read the cache)."""
+    from transferbench.i18n import translator
+    from transferbench.reporting import frozen_passes
+
+    check = "vs tensorflow max abs 4.20e-05, max rel 1.82e-06; openvino 1,317 vs tensorflow 1,031 images/s (1.28x)"
+    rows = [
+        RowResult(
+            id="r_probe",
+            name="r_probe",
+            phase="probe",
+            backbone="resnet50",
+            engine="openvino",
+            engine_check="features read from the cache",
+            features_from_cache=True,
+        ),
+        RowResult(
+            id="r",
+            name="r",
+            phase="frozen",
+            backbone="resnet50",
+            engine="openvino",
+            engine_check=check,
+            features_from_cache=False,
+        ),
+        RowResult(id="v", name="v", phase="frozen", backbone="vgg16", engine="tf", input_size=96),
+        RowResult(id="cnn", name="cnn", phase="scratch"),
+        RowResult(id="m", name="m", phase="frozen", backbone="mobilenetv2", engine="openvino", status="failed"),
+    ]
+    assert frozen_passes(rows, translator("en")) == [f"resnet50 at 32 px: openvino ({check})", "vgg16 at 96 px: tf"]
+    assert frozen_passes(rows, translator("es"))[1] == "vgg16 a 96 px: tf"

@@ -45,7 +45,9 @@ class EngineChoice:
 
     def record(self):
         """Fields for the row's result."""
-        check = None if self.max_rel is None else f"max abs {self.max_abs:.2e}, max rel {self.max_rel:.2e}"
+        check = None
+        if self.max_rel is not None:
+            check = f"vs tensorflow max abs {self.max_abs:.2e}, max rel {self.max_rel:.2e}"
         measured = "; ".join(str(part) for part in (check, self.speeds) if part)
         return {"engine": self.engine, "engine_check": self.note or measured}
 

@@ -4,6 +4,8 @@ STRINGS = {
     "en": {
         "report_title": "transferbench report",
         "recipe": "Training recipe",
+        "passes": "Frozen forward passes",
+        "pass_at": "{backbone} at {px} px",
         "sizes_title": "Accuracy and cost against input size (largest label budget, mean over seeds)",
         "input_size": "Input size (pixels per side)",
         "train_seconds": "Training seconds (incl. feature extraction)",
@@ -87,6 +89,8 @@ STRINGS = {
     "es": {
         "report_title": "Informe de transferbench",
         "recipe": "Receta de entrenamiento",
+        "passes": "Pasadas hacia delante congeladas",
+        "pass_at": "{backbone} a {px} px",
         "sizes_title": "Exactitud y coste frente al tamaño de entrada (mayor presupuesto, media sobre semillas)",
         "input_size": "Tamaño de entrada (píxeles por lado)",
         "train_seconds": "Segundos de entrenamiento (incl. extracción de rasgos)",

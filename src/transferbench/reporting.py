@@ -184,6 +184,23 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
     return out
 
 
+def frozen_passes(rows, t):
+    """One entry per backbone x input size with a frozen pass: its engine(s) and, from a row that ran the pass rather
+    than reading it from the cache, what the engine check measured (difference from TensorFlow, both speeds)."""
+    groups = {}
+    for row in rows:
+        if row.ok and row.engine and row.backbone:
+            groups.setdefault((row.backbone, row.input_size), []).append(row)
+    entries = []
+    for (backbone, px), group in groups.items():
+        engines = ", ".join(dict.fromkeys(f"{r.engine} int8" if r.precision == "int8" else r.engine for r in group))
+        ran = next((r for r in group if not r.features_from_cache and r.engine_check), None)
+        entries.append(
+            f"{t('pass_at', backbone=backbone, px=px)}: {engines}" + (f" ({ran.engine_check})" if ran else "")
+        )
+    return entries
+
+
 def _markdown(record, header, cells, figures, t, run_dir):
     """report.md text."""
     lines = [
@@ -203,6 +220,9 @@ def _markdown(record, header, cells, figures, t, run_dir):
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in cells]
     if record.recipe:
         lines += ["", f"**{t('recipe')}:** {record.recipe}"]
+    passes = frozen_passes(record.rows, t)
+    if passes:
+        lines += ["", f"**{t('passes')}:**", ""] + [f"- {entry}" for entry in passes]
     skipped = [r for r in record.rows if not r.ok]
     if skipped:
         lines += ["", f"## {t('not_ok')}", ""] + [f"- **{r.id}** ({r.status}): {r.reason}" for r in skipped]
@@ -246,6 +266,9 @@ def _html(record, header, cells, figures, t, run_dir):
     parts.append("</table>")
     if record.recipe:
         parts.append(f"<p><b>{e(t('recipe'))}:</b> {e(record.recipe)}</p>")
+    passes = frozen_passes(record.rows, t)
+    if passes:
+        parts.append(f"<p><b>{e(t('passes'))}:</b></p><ul>" + "".join(f"<li>{e(p)}</li>" for p in passes) + "</ul>")
     skipped = [r for r in record.rows if not r.ok]
     if skipped:
         parts.append(
