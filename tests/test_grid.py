@@ -367,7 +367,7 @@ def test_the_report_lists_each_frozen_pass_with_what_its_engine_check_measured()
     from transferbench.i18n import translator
     from transferbench.reporting import frozen_passes
 
-    check = "vs tensorflow max abs 4.20e-05, max rel 1.82e-06; openvino 1,317 vs tensorflow 1,031 images/s (1.28x)"
+    check, speeds = "vs tensorflow max abs 4.20e-05, max rel 1.82e-06", "openvino 1,317 vs tensorflow 1,031 images/s"
     rows = [
         RowResult(
             id="r_probe",
@@ -385,11 +385,15 @@ def test_the_report_lists_each_frozen_pass_with_what_its_engine_check_measured()
             backbone="resnet50",
             engine="openvino",
             engine_check=check,
+            engine_speeds=speeds,
             features_from_cache=False,
         ),
         RowResult(id="v", name="v", phase="frozen", backbone="vgg16", engine="tf", input_size=96),
         RowResult(id="cnn", name="cnn", phase="scratch"),
         RowResult(id="m", name="m", phase="frozen", backbone="mobilenetv2", engine="openvino", status="failed"),
     ]
-    assert frozen_passes(rows, translator("en")) == [f"resnet50 at 32 px: openvino ({check})", "vgg16 at 96 px: tf"]
+    assert frozen_passes(rows, translator("en")) == [
+        f"resnet50 at 32 px: openvino ({check}; {speeds})",
+        "vgg16 at 96 px: tf",
+    ]
     assert frozen_passes(rows, translator("es"))[1] == "vgg16 a 96 px: tf"

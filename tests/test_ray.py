@@ -29,6 +29,7 @@ TIMES = {
     "evaluate_seconds",
     "features_from_cache",
     "engine_check",
+    "engine_speeds",
     "node",
     "task_seconds",
 }

@@ -48,8 +48,8 @@ class EngineChoice:
         check = None
         if self.max_rel is not None:
             check = f"vs tensorflow max abs {self.max_abs:.2e}, max rel {self.max_rel:.2e}"
-        measured = "; ".join(str(part) for part in (check, self.speeds) if part)
-        return {"engine": self.engine, "engine_check": self.note or measured}
+        speeds = str(self.speeds) if self.speeds else None
+        return {"engine": self.engine, "engine_check": self.note or check, "engine_speeds": speeds}
 
 
 @dataclass

@@ -80,6 +80,7 @@ class RowResult:
     precision: str | None = None  # 'fp32' or 'int8' (the frozen pass's, when it ran on OpenVINO in int8)
     fp32_test_accuracy: float | None = None  # an int8 row's head on fp32 test features: what int8 cost
     engine_check: str | None = None  # openvino's difference from tensorflow on a sample, or why it fell back
+    engine_speeds: str | None = None  # both engines' images/s on one batch of the pass, on this machine (wall clock)
     feature_max: float | None = None  # largest |pooled feature| in training: below FLAT_FEATURES a head can only guess
     feature_key: str | None = None
     train_size: int | None = None

@@ -195,9 +195,8 @@ def frozen_passes(rows, t):
     for (backbone, px), group in groups.items():
         engines = ", ".join(dict.fromkeys(f"{r.engine} int8" if r.precision == "int8" else r.engine for r in group))
         ran = next((r for r in group if not r.features_from_cache and r.engine_check), None)
-        entries.append(
-            f"{t('pass_at', backbone=backbone, px=px)}: {engines}" + (f" ({ran.engine_check})" if ran else "")
-        )
+        measured = "; ".join(filter(None, (ran.engine_check, ran.engine_speeds))) if ran else None
+        entries.append(f"{t('pass_at', backbone=backbone, px=px)}: {engines}" + (f" ({measured})" if measured else ""))
     return entries
 
 
