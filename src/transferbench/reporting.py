@@ -151,8 +151,9 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
     if not ok:
         return []
     trained = [row for row in ok if row.history and row.history.get("loss")]  # a probe has no epochs
-    out = [(t("curves_title"), plots.training_curves(trained, figures_dir / "training_curves.png", t), None)]
-    out = out if trained else []
+    out = []
+    if trained:  # a run of probes alone has no curves to draw
+        out.append((t("curves_title"), plots.training_curves(trained, figures_dir / "training_curves.png", t), None))
     out.append((t("bars_title"), plots.accuracy_bars(ok, figures_dir / "test_accuracy.png", t), None))
     fmap = _feature_map_figure(run_dir, record, data, feature_model, figures_dir / "feature_maps.png", t, seed)
     if fmap:
