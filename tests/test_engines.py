@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from transferbench.backbones import BACKBONES
-from transferbench.engines import MAX_RELATIVE, choose, resolve_engine, tf_forward
+from transferbench.engines import MAX_RELATIVE, choose, resolve_engine, tf_forward, why_tensorflow
 from transferbench.features import extractor_for
 from transferbench.modeling import build_base, build_transfer_model, choose_weights
 
@@ -219,3 +219,10 @@ def test_a_cache_hit_records_the_engine_its_features_really_came_from(tmp_path, 
     again = transferbench.run(config, out=tmp_path / "again").rows[0]
     assert (first.engine, again.engine) == ("tf", "tf") and "fell back to tf" in first.engine_check
     assert again.features_from_cache and again.engine_check == "features read from the cache"
+
+
+def test_a_tensorflow_pass_records_why_it_is_not_on_openvino(monkeypatch):
+    assert why_tensorflow("tf", BACKBONES["resnet50"]) == "--engine tf"
+    assert "measured no faster for vgg16" in why_tensorflow("auto", BACKBONES["vgg16"])
+    monkeypatch.setattr("transferbench.engines.openvino_available", lambda: False)
+    assert "OpenVINO is not installed" in why_tensorflow("auto", BACKBONES["resnet50"])

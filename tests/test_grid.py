@@ -397,3 +397,13 @@ def test_the_report_lists_each_frozen_pass_with_what_its_engine_check_measured()
         "vgg16 at 96 px: tf",
     ]
     assert frozen_passes(rows, translator("es"))[1] == "vgg16 a 96 px: tf"
+
+
+def test_a_run_of_probes_alone_gets_its_report(tmp_path):
+    """Probes train no epochs: the report leaves the training curves out instead of failing on an empty grid."""
+    out = tmp_path / "probes"
+    argv = ["run", "--dataset", "digits", "--models", "mobilenetv3small_probe", "--weights", "random"]
+    assert main([*argv, "--test-limit", "200", "--no-disk-cache", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "Training curves" not in report and "Test accuracy by model" in report
+    assert "mobilenetv3small at 32 px:" in report

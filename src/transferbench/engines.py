@@ -225,6 +225,16 @@ def model_forward(model, engine, threads=None, label="model"):
     return (lambda images: forward(np.asarray(images, np.uint8))[0]), choice
 
 
+def why_tensorflow(requested, backbone_spec):
+    """Why a pass resolved to TensorFlow before any check: the flag, OpenVINO missing, or the registry's rule."""
+    if requested == "tf":
+        return "--engine tf"
+    if not openvino_available():
+        return "auto: OpenVINO is not installed (pip install -e '.[openvino]')"
+    name = backbone_spec.name if backbone_spec else "this model"
+    return f"auto: OpenVINO measured no faster for {name} at this size"
+
+
 def resolve_engine(requested, backbone_spec, input_size, precision="fp32"):
     """The engine to try for a backbone: 'auto' picks OpenVINO where it measured faster (the registry's
     openvino_faster sizes) and it is installed, and always for int8; 'openvino' without it is a UsageError."""

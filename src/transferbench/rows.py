@@ -15,7 +15,7 @@ import numpy as np
 from .backbones import get_backbone, keras_models_dir
 from .config import auto_extract_batch
 from .data import sha256_of
-from .engines import resolve_engine
+from .engines import resolve_engine, why_tensorflow
 from .evaluate import predict_probabilities
 from .feature_cache import feature_key
 from .features import check_cacheable, extract, extractor_for, largest_feature
@@ -240,6 +240,8 @@ def _features(model, cfg, ctx, key, cut_after, label, spec):
         )
         int8 = int8 and choice[0].engine == "openvino"
         used = {**choice[0].record(), "precision": "int8" if int8 else "fp32"}
+        if engine == "tf":
+            used["engine_check"] = why_tensorflow(cfg.engine, spec)
         entry.update(used_engine=np.array(used["engine"]), used_precision=np.array(used["precision"]))
         for split, outputs in zip(sources, passes):
             entry[f"pooled_{split}"] = outputs[-1]
