@@ -83,7 +83,7 @@ def test_default_fine_tune_follows_the_models():
 
 
 def test_feature_pass_batch_keeps_its_pixel_count_unless_set(monkeypatch):
-    from transferbench import rows
+    from transferbench import frozen_features
     from transferbench.backbones import BACKBONES
     from transferbench.config import auto_extract_batch
 
@@ -94,16 +94,16 @@ def test_feature_pass_batch_keeps_its_pixel_count_unless_set(monkeypatch):
         seen.append(batch_size)
         raise RuntimeError("stop after the batch size is known")
 
-    monkeypatch.setattr(rows, "extract", record_batch)
-    monkeypatch.setattr(rows, "check_cacheable", lambda model, cut: None)
-    monkeypatch.setattr(rows, "extractor_for", lambda model, cut, fast_convs=True: None)
+    monkeypatch.setattr(frozen_features, "extract", record_batch)
+    monkeypatch.setattr(frozen_features, "check_cacheable", lambda model, cut: None)
+    monkeypatch.setattr(frozen_features, "extractor_for", lambda model, cut, fast_convs=True: None)
     for setting, size in ((None, 96), (100, 96)):
         cfg = RunConfig(input_size=size, extract_batch_size=setting, engine="tf")
         splits = SimpleNamespace(x_train=None, x_val=None, x_test=None)
         cache = SimpleNamespace(get=lambda key, names: None, memory={})
         ctx = SimpleNamespace(index={"train": [], "val": []}, pool=None, splits=splits, cache=cache)
         with pytest.raises(RuntimeError):
-            rows._features(None, cfg, ctx, "key", None, "label", BACKBONES["vgg16"])
+            frozen_features.cached_features(None, cfg, ctx, "key", None, "label", BACKBONES["vgg16"])
     assert seen == [28, 100]
 
 

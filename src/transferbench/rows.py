@@ -4,30 +4,22 @@ Every runner takes (spec, cfg, ctx) and returns (model, updates, test probabilit
 saves the files.
 """
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from .backbones import get_backbone, keras_models_dir
-from .config import auto_extract_batch
-from .data import sha256_of
-from .engines import resolve_engine, why_tensorflow
+from .backbones import get_backbone
 from .evaluate import predict_probabilities
 from .feature_cache import feature_key
-from .features import check_cacheable, extract, extractor_for, largest_feature
+from .frozen_features import cached_features, frozen_key
 from .head_search import HeadSearch
 from .modeling import build_base, build_transfer_model, choose_weights, count_params, find_base
 from .probe import probe_head, timed_probe
 from .recipes import schedule
-from .records import all_but_zero
 from .scratch import SCRATCH_MODELS, cosine_schedule, modern_batch_size
 from .training import compile_model, fit, prepare_fine_tuning, top_model
-
-SPLIT_NAMES = ("train", "val", "test")
 
 
 @dataclass
@@ -194,119 +186,25 @@ def run_frozen_full(row, cfg, ctx):
     return model, updates, _evaluate(model, splits.x_test, updates)
 
 
-def _weights_identity(spec, cfg, choice):
-    """What identifies the weights for the cache key: file hash, ImageNet file hash, or random + seed."""
-    if choice.keras_value == "imagenet":
-        cached = keras_models_dir() / spec.weights_file_for(cfg.input_size)
-        return f"imagenet:{sha256_of(cached) if cached.is_file() else 'unknown'}"
-    return f"random:seed={cfg.seed}" if choice.keras_value is None else choice.label
-
-
-def _features(model, cfg, ctx, key, cut_after, label, spec):
-    """Cached pooled features (and cut activations when cut_after is set) for every split.
-
-    With a pool (the grid of budgets and seeds), they are computed once over the pool and the test
-    images and sliced with this cell's indices; otherwise over the cell's own splits."""
-    sources = ("pool", "test") if ctx.index is not None else SPLIT_NAMES
-    needed = [f"pooled_{s}" for s in sources] + ([f"cut_{s}" for s in sources] if cut_after else [])
-    int8 = cfg.precision == "int8"
-    needed += ["pooled_test_fp32"] if int8 else []
-    check_cacheable(model, cut_after)  # before any use, cached or computed: features must be exact
-    first_use = key not in ctx.cache.memory  # computed or read from disk now: notices print once, not per grid cell
-    entry = ctx.cache.get(key, needed)
-    seconds, hit = 0.0, entry is not None
-    engine = resolve_engine(cfg.engine, spec, cfg.input_size, cfg.precision)
-    used = {"engine": engine, "engine_check": "features read from the cache", "precision": cfg.precision}
-    if entry is not None:  # what the pass that made them really ran on (a fallback is kept under its key)
-        used.update({name: str(entry[f"used_{name}"]) for name in ("engine", "precision") if f"used_{name}" in entry})
-    if entry is None:
-        extractor = extractor_for(model, cut_after)
-        batch = cfg.extract_batch_size or auto_extract_batch(cfg.input_size)
-        start = time.perf_counter()
-        images = {"pool": ctx.pool, "test": ctx.splits.x_test}
-        image_sets = [images[s] if s in images else getattr(ctx.splits, f"x_{s}") for s in sources]
-        entry, choice = {}, []
-        plain = extractor_for(model, cut_after, fast_convs=False) if engine == "openvino" else None
-        passes = extract(
-            extractor,
-            image_sets,
-            batch_size=batch,
-            label=label,
-            engine=engine,
-            threads=cfg.cpus_per_row,
-            choice=choice,
-            plain=plain,
-            precision=cfg.precision,
-        )
-        int8 = int8 and choice[0].engine == "openvino"
-        used = {**choice[0].record(), "precision": "int8" if int8 else "fp32"}
-        if engine == "tf":
-            used["engine_check"] = why_tensorflow(cfg.engine, spec)
-        entry.update(used_engine=np.array(used["engine"]), used_precision=np.array(used["precision"]))
-        for split, outputs in zip(sources, passes):
-            entry[f"pooled_{split}"] = outputs[-1]
-            if cut_after:
-                entry[f"cut_{split}"] = outputs[0]
-        if int8:  # the same test images through TensorFlow in fp32: the row measures what int8 cost
-            (reference,) = extract(extractor, [ctx.splits.x_test], batch_size=batch, label=f"{label} fp32 reference")
-            entry["pooled_test_fp32"] = reference[-1]
-        seconds = time.perf_counter() - start
-        counts = " + ".join(f"{len(images):,} {split}" for split, images in zip(sources, image_sets))
-        where = f"{cfg.dataset} at {cfg.input_size} px, {used['engine']} {used['precision']}"
-        ctx.cache.put(key, entry, description=f"{label}, {where}: {counts} images")
-    if ctx.index is not None:
-        kinds = ["pooled", "cut"] if cut_after else ["pooled"]
-        entry = {
-            **{
-                f"{kind}_{split}": entry[f"{kind}_pool"][ctx.index[split]]
-                for kind in kinds
-                for split in ("train", "val")
-            },
-            **{name: values for name, values in entry.items() if name.endswith(("_test", "_test_fp32"))},
-        }
-    used["feature_max"] = largest_feature(entry["pooled_train"])
-    if all_but_zero(used["feature_max"]) and first_use:
-        print(
-            f"{label}: the pooled features are all but zero (largest "
-            f"{used['feature_max']:.1e}), so a head on them can only guess; random weights at small input sizes "
-            "do this: use --weights imagenet or a larger --input-size",
-            file=sys.stderr,
-        )
-    return entry, seconds, hit, used
-
-
 def extract_for(row, cfg, ctx):
     """Compute (or read) the cached features every row of this backbone x size x weights uses, as its frozen row
     would: (key, entry, seconds, engine fields). A distributed executor runs this once per cluster and shares
     the entry."""
     spec, model, _, choice = _frozen_model(row, cfg, ctx)
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
-    key = _frozen_key(spec, cfg, ctx, choice, model)
-    _, seconds, _, used = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec)
+    key = frozen_key(spec, cfg, ctx, choice, model)
+    _, seconds, _, used = cached_features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec)
     return key, ctx.cache.memory[key], seconds, used
-
-
-def _frozen_key(spec, cfg, ctx, choice, model):
-    """Cache key of a frozen backbone's features: everything that changes them."""
-    return feature_key(
-        backbone=spec.name,
-        weights=_weights_identity(spec, cfg, choice),
-        input_size=cfg.input_size,
-        preprocess=model.get_layer("preprocess").mode,
-        data=ctx.data_digest,
-        keras=keras.__version__,
-        tensorflow=ctx.tf_version,
-        engine=resolve_engine(cfg.engine, spec, cfg.input_size, cfg.precision),
-        **({"precision": "int8"} if cfg.precision == "int8" else {}),  # fp32 keys stay as they were
-    )
 
 
 def run_frozen_cached(row, cfg, ctx):
     """Phase 1 on cached features: one forward pass of the frozen base, then the head trains alone."""
     spec, model, head, choice = _frozen_model(row, cfg, ctx)
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
-    key = _frozen_key(spec, cfg, ctx, choice, model)
-    entry, feature_seconds, hit, used = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec)
+    key = frozen_key(spec, cfg, ctx, choice, model)
+    entry, feature_seconds, hit, used = cached_features(
+        model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec
+    )
     updates = {
         "weights": choice.label,
         **count_params(model),
@@ -325,8 +223,10 @@ def run_probe(row, cfg, ctx):
     """Linear probe: logistic regression on the cached pooled features, C chosen on validation."""
     spec, model, _, choice = _frozen_model(row, cfg, ctx)
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None  # share the frozen row's cache entry
-    key = _frozen_key(spec, cfg, ctx, choice, model)
-    entry, feature_seconds, hit, used = _features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec)
+    key = frozen_key(spec, cfg, ctx, choice, model)
+    entry, feature_seconds, hit, used = cached_features(
+        model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec
+    )
     splits = ctx.splits
     weights, bias, record = timed_probe(
         (entry["pooled_train"], splits.y_train), (entry["pooled_val"], splits.y_val), cfg.seed
@@ -375,7 +275,7 @@ def run_fine_tune_cached(row, cfg, ctx):
     """Phase 2 on cached cut-point activations: only the layers after the cut and the head run."""
     spec, model, unfrozen = _phase_one_model(row, ctx)
     key = ctx.parent.feature_key or feature_key(phase_one=row.parent, run=str(ctx.run_dir))
-    entry, feature_seconds, hit, used = _features(model, cfg, ctx, key, spec.cut_after, f"{spec.name} cut", spec)
+    entry, feature_seconds, hit, used = cached_features(model, cfg, ctx, key, spec.cut_after, f"{spec.name} cut", spec)
     top = top_model(model, spec.cut_after)
     plan = schedule(cfg, "fine_tuned")
     compile_model(top, plan.learning_rates[0], steps_per_execution=16)
