@@ -162,7 +162,7 @@ def test_int8_rows_record_what_int8_cost(tmp_path):
     for row in rows:
         assert (row.status, row.engine, row.precision) == ("ok", "openvino", "int8"), row.reason
         assert 0.0 <= row.fp32_test_accuracy <= 1.0 and abs(row.test_accuracy - row.fp32_test_accuracy) < 0.2
-    assert rows[0].engine_check.startswith("int8 (300 calibration images)")
+    assert rows[0].engine_check.startswith("300 calibration images; vs tensorflow fp32 max abs")
     assert float(rows[0].engine_check.split("max rel ")[1].split()[0]) > MAX_RELATIVE  # int8 is not fp32
 
 

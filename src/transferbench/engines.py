@@ -201,8 +201,7 @@ def choose(extractor, sample, engine, threads=None, label="features", plain=None
     max_abs = max(float(np.abs(a - b).max()) for a, b in zip(candidate, reference))
     max_rel = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(candidate, reference))
     if calibration is not None:
-        note = f"int8 ({len(calibration)} calibration images): max abs {max_abs:.2e}, max rel {max_rel:.2e}"
-        note += " from tf fp32"
+        note = f"{len(calibration)} calibration images; vs tensorflow fp32 max abs {max_abs:.2e}, max rel {max_rel:.2e}"
         return fast, EngineChoice("openvino", max_abs, max_rel, note)
     if max_rel > MAX_RELATIVE:
         note = f"openvino features differ from tensorflow's by {max_rel:.1e} relative (limit {MAX_RELATIVE:g})"
