@@ -20,12 +20,13 @@ import tempfile
 from pathlib import Path
 
 
-def run(out, cache, search, passthrough):
-    """One child run; its results.json rows by name."""
-    command = [sys.executable, "-m", "transferbench.cli", "run", "--recipe", "fair", "--fine-tune", "none"]
+def run(out, cache, search, passthrough, program=("-m", "transferbench.cli")):
+    """One child run (`program`: what the interpreter runs, given the CLI's arguments); its results.json rows by
+    name."""
+    command = [sys.executable, *program, "run", "--recipe", "fair", "--fine-tune", "none"]
     command += ["--weights", "random", "--head-search", search, "--cache-dir", str(cache), "--no-report"]
     command += [*passthrough, "--out", str(out)]
-    print("running:", " ".join(command[2:]), flush=True)
+    print("running:", " ".join(command[1:]), flush=True)
     with open(f"{out}.log", "w") as log:
         code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
     if code not in (0, 3):

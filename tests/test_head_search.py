@@ -68,6 +68,16 @@ def test_each_candidate_keeps_its_own_early_stopping_and_the_best_one_wins():
     assert any(not np.allclose(a, b) for a, b in zip(head.get_weights(), initial))
 
 
+def test_a_race_keeps_only_the_leader_after_its_epochs():
+    train, val = three_classes(400)
+    search = HeadSearch(_head(), (1e-4, 0.05, 1.0), epochs=12, patience=0, batch_size=32, race_after=2, verbose=False)
+    search.fit(train, val)
+    at_cut = {c.learning_rate: c.history["val_loss"][1] for c in search.candidates_}  # patience 0: the last counts
+    leader = min(at_cut, key=at_cut.get)
+    assert search.best_.learning_rate == leader
+    assert {c.learning_rate: c.epochs_run for c in search.candidates_} == {r: 12 if r == leader else 2 for r in at_cut}
+
+
 def test_candidates_train_on_one_shared_input_mask():
     # two candidates with the same rate see the same batches and the same dropped-out inputs, so they train alike,
     # and both as Keras's fit trains the head alone

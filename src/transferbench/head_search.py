@@ -108,13 +108,26 @@ class HeadSearch:
     `patience` on each copy's validation loss (0: off, the last epoch counts). After `fit`, `head` holds the winner's
     weights and `best_`, `candidates_` and `train_seconds_` describe the search. seed: set Keras's global seed
     before the first batch (None: leave it as it is). shared_mask: every candidate trains on one dropped-out batch
-    (False: each draws its own input mask, as before; for measuring what sharing saves)."""
+    (False: each draws its own input mask, as before; for measuring what sharing saves). race_after: after this many
+    epochs only the leader (lowest validation loss so far) goes on; None, the recipe's way, trains every candidate
+    until its own patience ends it. Racing is for measuring what cutting slow starters costs (bench_race.py)."""
 
     def __init__(
-        self, head, learning_rates, *, epochs, patience, batch_size, seed=None, shared_mask=True, verbose=True
+        self,
+        head,
+        learning_rates,
+        *,
+        epochs,
+        patience,
+        batch_size,
+        seed=None,
+        shared_mask=True,
+        race_after=None,
+        verbose=True,
     ):
         self.head, self.learning_rates, self.seed, self.shared_mask = head, tuple(learning_rates), seed, shared_mask
         self.epochs, self.patience, self.batch_size, self.verbose = epochs, patience, batch_size, verbose
+        self.race_after = race_after
 
     def fit(self, train, val):
         """Search on train = (features, labels), validated on val = (features, labels)."""
@@ -137,15 +150,22 @@ class HeadSearch:
                 for candidate, (loss, accuracy) in zip(running, totals):
                     val_loss, val_accuracy = (float(v) for v in score(candidate.head, val_x, val_y))
                     self._end_epoch(candidate, epoch, loss, accuracy, val_loss, val_accuracy)
+                if epoch + 1 == self.race_after:
+                    for candidate in self.candidates_:
+                        candidate.stopped = candidate.stopped or candidate is not self._leader()
                 self._say(epoch, running)
                 if interrupts.requested():
                     break
-        self.best_ = min(self.candidates_, key=lambda c: (c.best_loss, self.candidates_.index(c)))
+        self.best_ = self._leader()
         if self.best_.best_weights is None:
             raise FloatingPointError("training loss became NaN or infinite for every learning rate")
         self.head.set_weights(self.best_.best_weights)
         self.train_seconds_ = time.perf_counter() - start
         return self
+
+    def _leader(self):
+        """The candidate with the lowest validation loss so far (the earliest listed on a tie)."""
+        return min(self.candidates_, key=lambda c: (c.best_loss, self.candidates_.index(c)))
 
     def record(self):
         """The fit record of the winner (as training.fit returns), with the search's time, rate, grid (best
