@@ -107,3 +107,15 @@ def test_shared_layers_are_the_weightless_front_of_a_chain():
     train, val = three_classes(200, dim=4)
     search = HeadSearch(forked, (0.01, 0.1), epochs=2, patience=0, batch_size=32, verbose=False).fit(train, val)
     assert all(c.epochs_run == 2 for c in search.candidates_)
+
+
+def test_a_head_can_compute_its_hidden_layers_in_bfloat16():
+    from transferbench.backbones import BACKBONES
+    from transferbench.modeling import build_head
+
+    spec = BACKBONES["resnet50"]
+    mixed = build_head(spec, 64, 10, hidden_dtype="mixed_bfloat16")
+    dense = mixed.get_layer("head_dense_256")
+    assert (dense.compute_dtype, dense.variable_dtype) == ("bfloat16", "float32")
+    assert mixed.get_layer("output").compute_dtype == "float32"  # the softmax and the loss stay in float32
+    assert build_head(spec, 64, 10).get_layer("head_dense_256").compute_dtype == "float32"

@@ -110,7 +110,7 @@ class HeadSearch:
     before the first batch (None: leave it as it is). shared_mask: every candidate trains on one dropped-out batch
     (False: each draws its own input mask, as before; for measuring what sharing saves). race_after: after this many
     epochs only the leader (lowest validation loss so far) goes on; None, the recipe's way, trains every candidate
-    until its own patience ends it. Racing is for measuring what cutting slow starters costs (bench_race.py)."""
+    until its own patience ends it. Racing measures what cutting slow starters costs (bench_search_changes.py)."""
 
     def __init__(
         self,

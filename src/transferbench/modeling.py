@@ -86,15 +86,16 @@ def input_front(raw_shape, input_size, mode):
     return inputs, Preprocess(mode, name="preprocess")(x)
 
 
-def build_head(spec, feature_dim, num_classes):
-    """The seed's head for this backbone, as a model from pooled features to class probabilities."""
+def build_head(spec, feature_dim, num_classes, hidden_dtype=None):
+    """The seed's head for this backbone, as a model from pooled features to class probabilities. hidden_dtype: the
+    hidden Dense layers' dtype policy (None: float32; 'mixed_bfloat16' for measuring bfloat16 heads)."""
     features = keras.Input(shape=(feature_dim,), name="features")
     x = features
     for i, (kind, value) in enumerate(spec.head):
         if kind == "dropout":
             x = keras.layers.Dropout(value, name=f"head_dropout_{i}")(x)
         elif kind == "dense":
-            x = keras.layers.Dense(value, activation="relu", name=f"head_dense_{value}")(x)
+            x = keras.layers.Dense(value, activation="relu", name=f"head_dense_{value}", dtype=hidden_dtype)(x)
         elif kind == "batchnorm":
             x = keras.layers.BatchNormalization(name=f"head_bn_{i}")(x)
         else:

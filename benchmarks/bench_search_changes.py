@@ -1,0 +1,92 @@
+"""What two changes of the fair recipe's head search would save and cost, measured against the search as the recipe
+runs it (every candidate until its own patience ends it, in float32) on the same cached features:
+
+- race: keep only the leader (lowest validation loss so far) after N epochs, the issue's "stop a candidate as soon
+  as it cannot win" by its simplest rule (HeadSearch(race_after=N));
+- bf16: the head's hidden Dense layers compute in bfloat16, weights kept in float32 (build_head(hidden_dtype=
+  'mixed_bfloat16')); fast where the CPU has AVX512_BF16 or AMX.
+
+    python benchmarks/bench_search_changes.py --models resnet50                 # race after 5 epochs
+    python benchmarks/bench_search_changes.py --change bf16 --models resnet50,mobilenetv2 --work DIR
+
+Runs `transferbench run --recipe fair --fine-tune none --weights random` in child processes on one feature cache:
+as the recipe does (it extracts the features, unless `--work` holds a cache with them), then the same run with the
+change. Prints, per backbone, its feature pass, each search's seconds, chosen rate, candidate epochs and test
+accuracy, and seconds per candidate-epoch; the last line gives the change's speed-up and accuracy change. Neither
+change is a recipe: they measure what the recipe would give up.
+"""
+
+import argparse
+import functools
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_heads import extraction_text, head_seconds, run  # noqa: E402
+
+
+def child(change, race_after, argv):
+    """The CLI with every head search changed."""
+    from transferbench import cli, modeling, rows
+    from transferbench.head_search import HeadSearch
+
+    if change == "race":
+        rows.HeadSearch = functools.partial(HeadSearch, race_after=race_after)
+    else:
+        modeling.build_head = functools.partial(modeling.build_head, hidden_dtype="mixed_bfloat16")
+    return cli.main(argv)
+
+
+def per_epoch(row):
+    """Seconds per candidate-epoch of the row's search (its seconds over the epochs all its candidates trained)."""
+    return head_seconds(row) / sum(row["lr_epochs"].values())
+
+
+def describe(row):
+    """Seconds, chosen rate, each candidate's epochs, test accuracy and seconds per candidate-epoch of a search."""
+    epochs = "/".join(str(n) for n in row["lr_epochs"].values())
+    rate, accuracy = row["learning_rate"], row["test_accuracy"]
+    return f"{head_seconds(row):8.1f} {rate:6g} {epochs:>9} {accuracy:7.2%} {per_epoch(row):6.2f}"
+
+
+def main():
+    """Search both ways on the same features and print the comparison."""
+    if sys.argv[1:2] == ["--child"]:
+        return child(sys.argv[2], int(sys.argv[3]), sys.argv[4:])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--change", choices=("race", "bf16"), default="race", help="default: %(default)s")
+    parser.add_argument("--models", default="resnet50", help="backbones (default: %(default)s)")
+    parser.add_argument("--race-after", type=int, default=5, help="epochs before the race (default: %(default)s)")
+    parser.add_argument("--work", metavar="DIR", help="folder for the runs and the cache (default: a temporary one)")
+    args, passthrough = parser.parse_known_args()
+    if args.race_after < 1:
+        parser.error("--race-after must be at least 1")
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench_search_changes_"))
+    work.mkdir(parents=True, exist_ok=True)
+    from machine import cpu_model
+
+    print(f"CPU: {cpu_model()}")
+    passthrough += ["--models", args.models]
+    names = args.models.split(",")
+    label = f"race after {args.race_after} epochs" if args.change == "race" else "bf16 hidden layers"
+    recipe = run(work / "recipe", work / "cache", "side-by-side", passthrough)
+    program = (str(Path(__file__).resolve()), "--child", args.change, str(args.race_after))
+    changed = run(work / args.change, work / "cache", "side-by-side", passthrough, program)
+    print(f"{'':<12} {'':>9} | {'as the recipe runs it':^40} | {label:^40}")
+    header = f"{'seconds':>8} {'lr':>6} {'epochs':>9} {'acc':>7} {'s/ep':>6}"
+    print(f"{'backbone':<12} {'extract':>9} | {header} | {header}")
+    for name in names:
+        print(f"{name:<12} {extraction_text(recipe[name]):>9} | {describe(recipe[name])} | {describe(changed[name])}")
+    changes = (
+        f"{n} {head_seconds(recipe[n]) / head_seconds(changed[n]):.2f}x faster "
+        f"({per_epoch(recipe[n]) / per_epoch(changed[n]):.2f}x per candidate-epoch), "
+        f"{(changed[n]['test_accuracy'] - recipe[n]['test_accuracy']) * 100:+.2f} points"
+        for n in names
+    )
+    print(f"{label} vs the recipe's search: " + "; ".join(changes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
