@@ -151,8 +151,9 @@ class HeadSearch:
                     val_loss, val_accuracy = (float(v) for v in score(candidate.head, val_x, val_y))
                     self._end_epoch(candidate, epoch, loss, accuracy, val_loss, val_accuracy)
                 if epoch + 1 == self.race_after:
+                    leader = self._leader()
                     for candidate in self.candidates_:
-                        candidate.stopped = candidate.stopped or candidate is not self._leader()
+                        candidate.stopped = candidate.stopped or candidate is not leader
                 self._say(epoch, running)
                 if interrupts.requested():
                     break
