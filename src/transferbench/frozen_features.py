@@ -58,7 +58,7 @@ def cached_features(model, cfg, ctx, key, cut_after, label, spec):
     used = {"engine": engine, "engine_check": "features read from the cache", "precision": cfg.precision}
     if entry is not None:  # what the pass that made them really ran on (a fallback is kept under its key)
         used.update({name: str(entry[f"used_{name}"]) for name in ("engine", "precision") if f"used_{name}" in entry})
-    if entry is None:
+    else:
         extractor = extractor_for(model, cut_after)
         batch = cfg.extract_batch_size or auto_extract_batch(cfg.input_size)
         start = time.perf_counter()
