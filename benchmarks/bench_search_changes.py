@@ -1,10 +1,12 @@
-"""What two changes of the fair recipe's head search would save and cost, measured against the search as the recipe
+"""What three changes of the fair recipe's head search would save and cost, measured against the search as the recipe
 runs it (every candidate until its own patience ends it, in float32) on the same cached features:
 
 - race: keep only the leader (lowest validation loss so far) after N epochs, the issue's "stop a candidate as soon
   as it cannot win" by its simplest rule (HeadSearch(race_after=N));
 - bf16: the head's hidden Dense layers compute in bfloat16, weights kept in float32 (build_head(hidden_dtype=
-  'mixed_bfloat16')); fast where the CPU has AVX512_BF16 or AMX.
+  'mixed_bfloat16')); fast where the CPU has AVX512_BF16 or AMX;
+- plateau: one candidate instead of three, starting at the recipe's middle rate and cut tenfold to its lowest after
+  2 epochs without a lower validation loss (HeadSearch(rate_drop=RateDrop(...)), as Keras's ReduceLROnPlateau).
 
     python benchmarks/bench_search_changes.py --models resnet50                 # race after 5 epochs
     python benchmarks/bench_search_changes.py --change bf16 --models resnet50,mobilenetv2 --work DIR
@@ -12,8 +14,8 @@ runs it (every candidate until its own patience ends it, in float32) on the same
 Runs `transferbench run --recipe fair --fine-tune none --weights random` in child processes on one feature cache:
 as the recipe does (it extracts the features, unless `--work` holds a cache with them), then the same run with the
 change. Prints, per backbone, its feature pass, each search's seconds, chosen rate, candidate epochs and test
-accuracy, and seconds per candidate-epoch; the last line gives the change's speed-up and accuracy change. Neither
-change is a recipe: they measure what the recipe would give up.
+accuracy, and seconds per candidate-epoch; the last line gives the change's speed-up and accuracy change. No
+change is the recipe: they measure what it would give up or gain.
 """
 
 import argparse
@@ -33,19 +35,35 @@ def child(change, race_after, argv):
 
     if change == "race":
         rows.HeadSearch = functools.partial(HeadSearch, race_after=race_after)
+    elif change == "plateau":
+        rows.HeadSearch = scheduled_search
     else:
         modeling.build_head = functools.partial(modeling.build_head, hidden_dtype="mixed_bfloat16")
     return cli.main(argv)
 
 
+def scheduled_search(head, learning_rates, **settings):
+    """One candidate at the middle of the recipe's rates, cut tenfold on a 2-epoch plateau down to the lowest."""
+    from transferbench.head_search import HeadSearch, RateDrop
+
+    rates = sorted(learning_rates)
+    drop = RateDrop(patience=2, factor=0.1, min_rate=rates[0])
+    return HeadSearch(head, (rates[len(rates) // 2],), rate_drop=drop, **settings)
+
+
+def candidate_epochs(row):
+    """Epochs each candidate of the row's search trained, by rate (one entry when the search had one rate)."""
+    return row["lr_epochs"] or {f"{row['learning_rate']:g}": row["epochs_run"]}
+
+
 def per_epoch(row):
     """Seconds per candidate-epoch of the row's search (its seconds over the epochs all its candidates trained)."""
-    return head_seconds(row) / sum(row["lr_epochs"].values())
+    return head_seconds(row) / sum(candidate_epochs(row).values())
 
 
 def describe(row):
     """Seconds, chosen rate, each candidate's epochs, test accuracy and seconds per candidate-epoch of a search."""
-    epochs = "/".join(str(n) for n in row["lr_epochs"].values())
+    epochs = "/".join(str(n) for n in candidate_epochs(row).values())
     rate, accuracy = row["learning_rate"], row["test_accuracy"]
     return f"{head_seconds(row):8.1f} {rate:6g} {epochs:>9} {accuracy:7.2%} {per_epoch(row):6.2f}"
 
@@ -55,7 +73,7 @@ def main():
     if sys.argv[1:2] == ["--child"]:
         return child(sys.argv[2], int(sys.argv[3]), sys.argv[4:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--change", choices=("race", "bf16"), default="race", help="default: %(default)s")
+    parser.add_argument("--change", choices=("race", "bf16", "plateau"), default="race", help="default: %(default)s")
     parser.add_argument("--models", default="resnet50", help="backbones (default: %(default)s)")
     parser.add_argument("--race-after", type=int, default=5, help="epochs before the race (default: %(default)s)")
     parser.add_argument("--work", metavar="DIR", help="folder for the runs and the cache (default: a temporary one)")
@@ -69,7 +87,8 @@ def main():
     print(f"CPU: {cpu_model()}")
     passthrough += ["--models", args.models]
     names = args.models.split(",")
-    label = f"race after {args.race_after} epochs" if args.change == "race" else "bf16 hidden layers"
+    labels = {"race": f"race after {args.race_after} epochs", "bf16": "bf16 hidden layers", "plateau": "one rate, cut"}
+    label = labels[args.change]
     recipe = run(work / "recipe", work / "cache", "side-by-side", passthrough)
     program = (str(Path(__file__).resolve()), "--child", args.change, str(args.race_after))
     changed = run(work / args.change, work / "cache", "side-by-side", passthrough, program)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import three_classes
 
-from transferbench.head_search import FusedAdam, HeadSearch, chain_parts
+from transferbench.head_search import FusedAdam, HeadSearch, RateDrop, chain_parts
 from transferbench.training import compile_model
 
 
@@ -76,6 +76,29 @@ def test_a_race_keeps_only_the_leader_after_its_epochs():
     leader = min(at_cut, key=at_cut.get)
     assert search.best_.learning_rate == leader
     assert {c.learning_rate: c.epochs_run for c in search.candidates_} == {r: 12 if r == leader else 2 for r in at_cut}
+
+
+def _rates_after_drops(val_losses, start, drop):
+    """The rate a RateDrop schedule holds after each epoch of this validation-loss history, replayed by hand."""
+    rate, best, stale, rates = start, np.inf, 0, []
+    for loss in val_losses:
+        stale = 0 if loss < best else stale + 1
+        best = min(best, loss)
+        if stale >= drop.patience and rate > drop.min_rate * 1.0001:
+            rate, stale = max(rate * drop.factor, drop.min_rate), 0
+        rates.append(rate)
+    return rates
+
+
+def test_a_rate_drop_cuts_the_rate_after_stale_epochs_down_to_its_floor():
+    train, val = three_classes(400)
+    drop = RateDrop(patience=1, factor=0.5, min_rate=0.05)
+    search = HeadSearch(_head(), (0.4,), epochs=15, patience=0, batch_size=32, rate_drop=drop, verbose=False)
+    candidate = search.fit(train, val).candidates_[0]
+    expected = _rates_after_drops(candidate.history["val_loss"], 0.4, drop)
+    assert expected[-1] < 0.4  # the history had stale epochs, so the schedule was exercised
+    assert float(candidate.optimizer.rate.numpy()) == pytest.approx(expected[-1])
+    assert candidate.learning_rate == 0.4  # the candidate is still named by its starting rate
 
 
 def test_candidates_train_on_one_shared_input_mask():

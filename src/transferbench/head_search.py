@@ -38,6 +38,7 @@ class Candidate:
     best_epoch: int = 0
     best_weights: list | None = None
     stopped: bool = False
+    stale_epochs: int = 0  # epochs since the validation loss last improved or the rate was last cut
 
     @property
     def epochs_run(self):
@@ -50,12 +51,24 @@ def _hits(labels, probabilities):
     return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, -1, output_type=labels.dtype), labels), tf.float32))
 
 
+@dataclass(frozen=True)
+class RateDrop:
+    """Cut a candidate's learning rate by `factor` after `patience` epochs without a lower validation loss, never
+    below `min_rate` (Keras's ReduceLROnPlateau with min_delta 0 and no cooldown)."""
+
+    patience: int = 2
+    factor: float = 0.1
+    min_rate: float = 1e-4
+
+
 class FusedAdam:
     """Adam with Keras's defaults (beta 0.9, 0.999, epsilon 1e-7) and Keras's update, applied by TensorFlow's fused
-    kernel: one pass over each variable instead of Keras's several, which matters when a step is a few milliseconds."""
+    kernel: one pass over each variable instead of Keras's several, which matters when a step is a few milliseconds.
+    `rate` is a variable, so a schedule can change it between traced steps."""
 
     def __init__(self, variables, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         self.variables, self.learning_rate = list(variables), learning_rate
+        self.rate = tf.Variable(float(learning_rate), trainable=False)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.moments = [(tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v))) for v in self.variables]
         self.iterations = tf.Variable(0.0)
@@ -71,7 +84,7 @@ class FusedAdam:
                 v=v.handle,
                 beta1_power=beta_1_power,
                 beta2_power=beta_2_power,
-                lr=tf.constant(self.learning_rate, tf.float32),
+                lr=self.rate.read_value(),
                 beta1=tf.constant(self.beta_1, tf.float32),
                 beta2=tf.constant(self.beta_2, tf.float32),
                 epsilon=tf.constant(self.epsilon, tf.float32),
@@ -110,7 +123,9 @@ class HeadSearch:
     before the first batch (None: leave it as it is). shared_mask: every candidate trains on one dropped-out batch
     (False: each draws its own input mask, as before; for measuring what sharing saves). race_after: after this many
     epochs only the leader (lowest validation loss so far) goes on; None, the recipe's way, trains every candidate
-    until its own patience ends it. Racing measures what cutting slow starters costs (bench_search_changes.py)."""
+    until its own patience ends it. Racing measures what cutting slow starters costs (bench_search_changes.py).
+    rate_drop: a RateDrop schedule for every candidate (None, the recipe's way: each keeps its rate); for measuring
+    one scheduled rate against the recipe's three fixed ones."""
 
     def __init__(
         self,
@@ -123,11 +138,12 @@ class HeadSearch:
         seed=None,
         shared_mask=True,
         race_after=None,
+        rate_drop=None,
         verbose=True,
     ):
         self.head, self.learning_rates, self.seed, self.shared_mask = head, tuple(learning_rates), seed, shared_mask
         self.epochs, self.patience, self.batch_size, self.verbose = epochs, patience, batch_size, verbose
-        self.race_after = race_after
+        self.race_after, self.rate_drop = race_after, rate_drop
 
     def fit(self, train, val):
         """Search on train = (features, labels), validated on val = (features, labels)."""
@@ -251,14 +267,27 @@ class HeadSearch:
             candidate.best_weights = candidate.head.get_weights()
         elif epoch + 1 - candidate.best_epoch >= self.patience:
             candidate.stopped = True
+        if self.rate_drop and not candidate.stopped:
+            self._drop_rate(candidate)
+
+    def _drop_rate(self, candidate):
+        """Count the epoch as stale unless its validation loss is the lowest yet; cut the candidate's rate when its
+        stale epochs reach the schedule's patience."""
+        drop, rate = self.rate_drop, float(candidate.optimizer.rate.numpy())
+        *before, last = candidate.history["val_loss"]
+        candidate.stale_epochs = 0 if last < min(before, default=math.inf) else candidate.stale_epochs + 1
+        if candidate.stale_epochs >= drop.patience and rate > drop.min_rate:
+            candidate.optimizer.rate.assign(max(rate * drop.factor, drop.min_rate))
+            candidate.stale_epochs = 0
 
     def _say(self, epoch, running):
         """One line per epoch: each running candidate's validation loss and accuracy."""
         if not self.verbose:
             return
+        rates = [float(c.optimizer.rate.numpy()) for c in running]
         parts = [
-            f"lr {c.learning_rate:g}: val_loss {c.history['val_loss'][-1]:.4f} acc {c.history['val_accuracy'][-1]:.4f}"
+            f"lr {rate:g}: val_loss {c.history['val_loss'][-1]:.4f} acc {c.history['val_accuracy'][-1]:.4f}"
             + (" (stops)" if c.stopped else "")
-            for c in running
+            for c, rate in zip(running, rates)
         ]
         print(f"Epoch {epoch + 1}/{self.epochs}  " + "; ".join(parts), file=sys.stdout, flush=True)
