@@ -41,6 +41,8 @@ def build_base(spec, input_size, choice):
     try:
         with warnings.catch_warnings():  # a partial load ("Skipping ...") would leave random layers: fail
             warnings.filterwarnings("error", category=UserWarning, module=r"keras\.src\.saving")
+            # MobileNets at a size without its own ImageNet file load the 224 px one, as `transferbench list` says
+            warnings.filterwarnings("ignore", r"`input_shape` is undefined or non-square", UserWarning)
             return constructor(weights=choice.keras_value, **kwargs)
     except Exception as exc:
         if choice.keras_value != "imagenet":
