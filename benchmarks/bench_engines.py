@@ -17,6 +17,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from transferbench.cli import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # TensorFlow's C++ start-up lines, before its log level applies
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402

@@ -16,16 +16,18 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf
+from transferbench.cli import import_tensorflow_quietly, quiet_tensorflow
 
-from transferbench.backbones import BACKBONES
-from transferbench.cli import quiet_tensorflow
-from transferbench.config import RunConfig
-from transferbench.data import load_dataset
-from transferbench.experiment import make_context, plan_rows, run_row
-from transferbench.features import extractor_for
-from transferbench.modeling import build_base, build_transfer_model, choose_weights
-from transferbench.splits import make_splits
+import_tensorflow_quietly()  # TensorFlow's C++ start-up lines, before its log level applies
+import tensorflow as tf  # noqa: E402
+
+from transferbench.backbones import BACKBONES  # noqa: E402
+from transferbench.config import RunConfig  # noqa: E402
+from transferbench.data import load_dataset  # noqa: E402
+from transferbench.experiment import make_context, plan_rows, run_row  # noqa: E402
+from transferbench.features import extractor_for  # noqa: E402
+from transferbench.modeling import build_base, build_transfer_model, choose_weights  # noqa: E402
+from transferbench.splits import make_splits  # noqa: E402
 
 FROZEN = ["vgg16", "resnet50", "mobilenetv2"]
 
