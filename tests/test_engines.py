@@ -6,9 +6,10 @@ import keras
 import numpy as np
 import pytest
 
+from transferbench import engines
 from transferbench.backbones import BACKBONES
 from transferbench.engines import MAX_RELATIVE, choose, resolve_engine, tf_forward, why_tensorflow
-from transferbench.features import extractor_for
+from transferbench.features import extract, extractor_for
 from transferbench.modeling import build_base, build_transfer_model, choose_weights
 
 pytest.importorskip("openvino")
@@ -79,6 +80,23 @@ def test_the_feature_pass_splits_batches_across_streams_and_keeps_only_the_extra
     assert [o.shape for o in outputs] == [r.shape for r in reference] and len(outputs) == 2  # cut, pooled
     for a, b in zip(outputs, reference):
         assert np.abs(a - b).max() / np.abs(b).max() <= MAX_RELATIVE
+
+
+def test_a_pass_over_fewer_images_than_a_batch_splits_them_across_streams_at_their_own_size(tiny_splits, monkeypatch):
+    """A batch larger than the data would compile parts of half that batch: the whole pass on one stream, padded."""
+    batches, real_choose = [], engines.choose
+
+    def spy(*args, batch, **kwargs):
+        batches.append(batch)
+        return real_choose(*args, batch=batch, **kwargs)
+
+    monkeypatch.setattr(engines, "choose", spy)
+    extractor, images, record = _extractor("mobilenetv3small"), tiny_splits.x_test[:26], []
+    pool, test = extract(extractor, [images[:20], images[20:]], batch_size=256, engine="openvino", choice=record)
+    assert batches == [20] and record[0].engine == "openvino" and record[0].speeds.images == 20
+    for ours, reference in zip(pool, tf_forward(extractor, images[:20])[0](images[:20])):
+        assert np.abs(ours - reference).max() / np.abs(reference).max() <= MAX_RELATIVE
+    assert [len(o) for o in test] == [6, 6]
 
 
 def test_a_pass_that_differs_falls_back_to_tensorflow_and_says_so(tiny_splits, monkeypatch, capsys):

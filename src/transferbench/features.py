@@ -70,6 +70,9 @@ def extract(
     images from the first array. Progress goes to stdout."""
     from .engines import choose
 
+    # no larger than the largest array: OpenVINO splits a batch across its streams at this size, and a small
+    # dataset's one batch padded to a larger one would run on one stream, mostly padding
+    batch_size = max(1, min(batch_size, max(len(images) for images in image_sets)))
     forward, used = choose(
         extractor, image_sets[0], engine, threads, label, plain=plain, precision=precision, batch=batch_size
     )
