@@ -14,7 +14,7 @@ from transferbench.errors import UsageError
 from transferbench.probe import fit_probe
 from transferbench.records import RowResult, RunRecord
 from transferbench.splits import budget_indices
-from transferbench.summary import grid_lines
+from transferbench.summary import comparison_lines, grid_lines
 
 
 def test_identical_values_give_a_zero_width_interval():
@@ -407,3 +407,24 @@ def test_a_run_of_probes_alone_gets_its_report(tmp_path):
     report = (out / "report.md").read_text()
     assert "Training curves" not in report and "Test accuracy by model" in report
     assert "mobilenetv3small at 32 px:" in report
+
+
+def test_the_terminal_table_keeps_every_row_id_whole_and_its_columns_aligned():
+    rows = []
+    for seed in (42, 43):
+        row = _row(f"mobilenetv3small_probe@1000-s{seed}", 1000, seed, 0.5)
+        row.weights, row.test_loss, row.total_params, row.trainable_params, row.train_seconds = (
+            "file:a_long_weights_file_name.weights.h5 sha256:61fe74387a8f",
+            1.0,
+            10,
+            5,
+            1.0,
+        )
+        rows.append(row)
+    rows.append(_row("cnn@1000-s42", 1000, 42, None, status="failed"))
+    lines = comparison_lines(_record(rows, [42, 43]))
+    assert [line.split()[0] for line in lines[2:]] == [row.id for row in rows]
+    assert len({line.index(" 50.00 ") for line in lines[2:4]}) == 1 and lines[2].index("file:") == lines[0].index(
+        "weights"
+    )
+    assert "file:a_long_weights_f… " in lines[2] and lines[4].endswith("failed")

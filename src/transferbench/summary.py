@@ -4,24 +4,29 @@ from .stats import MIN_SEEDS
 from .verdict import leader, seed_cells
 
 
+def _clip(text, width):
+    """text in at most `width` characters, an ellipsis marking a cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def comparison_lines(record):
-    """Table lines: model, weights, accuracy %, loss, total / trainable params, seconds, status."""
+    """Table lines: model, weights, accuracy %, loss, total / trainable params, seconds, status. Row ids are never
+    cut (a grid's ids differ only at their end: '-s42', '-s43'); long weights labels (a file's name) are."""
+    width = max([24, *(len(row.id) for row in record.rows)])
     header = (
-        f"{'model':<24} {'weights':<22} {'acc %':>7} {'loss':>7} {'total params':>13} {'trainable':>11} "
+        f"{'model':<{width}} {'weights':<22} {'acc %':>7} {'loss':>7} {'total params':>13} {'trainable':>11} "
         f"{'time':>8}  status"
     )
     lines = [header, "-" * len(header)]
     for row in record.rows:
-        weights = (row.weights or "-")[:22]
+        start = f"{row.id:<{width}} {_clip(row.weights or '-', 22):<22}"
         if row.ok:
             lines.append(
-                f"{row.id[:24]:<24} {weights:<22} {row.test_accuracy * 100:>7.2f} {row.test_loss:>7.4f} "
+                f"{start} {row.test_accuracy * 100:>7.2f} {row.test_loss:>7.4f} "
                 f"{row.total_params:>13,} {row.trainable_params:>11,} {row.train_seconds:>7.1f}s  ok"
             )
         else:
-            lines.append(
-                f"{row.id[:24]:<24} {weights:<22} {'-':>7} {'-':>7} {'-':>13} {'-':>11} {'-':>8}  {row.status}"
-            )
+            lines.append(f"{start} {'-':>7} {'-':>7} {'-':>13} {'-':>11} {'-':>8}  {row.status}")
     return lines
 
 
@@ -46,15 +51,16 @@ def grid_lines(record):
     """Per model, input size and label budget: accuracy mean ± std [95% interval] over seeds and the paired
     difference with the cnn row; then where each transfer row starts to win (from record.statistics)."""
     grid, statistics = record.grid, record.statistics
+    width = max([22, *(len(cell["model"]) for cell in statistics["cells"])])
     lines = [
         f"over seeds {grid['seeds']}, label budgets {grid['budgets']}, input sizes {grid['input_sizes']}: "
         "test accuracy %, mean ± std [95% interval]",
-        f"{'model':<22} {'px':>4} {'budget':>7} {'n':>2}  {'accuracy':<30} vs cnn (paired, points)",
+        f"{'model':<{width}} {'px':>4} {'budget':>7} {'n':>2}  {'accuracy':<30} vs cnn (paired, points)",
     ]
     for cell in statistics["cells"]:
         spread = "" if cell["std"] is None else f" ± {cell['std'] * 100:.2f}"
         interval = "" if cell["low"] is None else f" [{_percent(cell['low'])}, {_percent(cell['high'])}]"
-        text = f"{cell['model']:<22} {cell['input_size']:>4} {cell['budget']!s:>7} {cell['n']:>2}  "
+        text = f"{cell['model']:<{width}} {cell['input_size']:>4} {cell['budget']!s:>7} {cell['n']:>2}  "
         text += f"{_percent(cell['mean']) + spread + interval:<30}"
         if cell["difference"] is not None:
             text += f" {cell['difference'] * 100:+.2f}"
