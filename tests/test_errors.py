@@ -105,6 +105,11 @@ CASES = {
     "fraction-outside": (lambda t: ["run", "--val-fraction", "1.5"], 2, r"val_fraction must be in \(0, 1\)"),
     "limit-too-small": (lambda t: ["run", "--train-limit", "5"], 2, r"train_limit must be >= 20"),
     "limit-over-dataset": (lambda t: ["run", *TINY[:2], "--train-limit", "70000"], 2, r"larger than"),
+    "limit-too-small-to-validate": (
+        lambda t: ["run", *TINY[:2], "--train-limit", "25"],
+        2,
+        r"25 training images are too few for 10 classes: validation takes 20 \(at least 2 per class\)",
+    ),
     "test-limit-over-dataset": (lambda t: ["run", *TINY[:2], "--test-limit", "20000"], 2, r"larger than"),
     "label-budget-over-pool": (
         lambda t: ["run", *TINY[:2], "--train-limit", "200", "--label-budgets", "500"],
@@ -118,6 +123,11 @@ CASES = {
         lambda t: ["run", "--dataset", f"folder:{_tree_with_a_broken_image(t)}", "--models", "cnn"],
         2,
         r"cannot read image .*b/broken\.png",
+    ),
+    "folder-dataset-class-too-small": (
+        lambda t: ["run", "--dataset", f"folder:{_tree_with_a_one_image_class(t)}", "--models", "cnn"],
+        2,
+        r"class folder .*tree/c holds 1 image; every class needs at least 3 \(to train, validate and test\)",
     ),
     "folder-dataset-missing": (lambda t: ["run", "--dataset", f"folder:{t / 'nope'}"], 2, r"image folder not found"),
     "folder-dataset-empty-class": (
@@ -211,6 +221,14 @@ def _tree_with_an_empty_class(tmp):
     _tree_with_a_broken_image(tmp)
     (tmp / "tree" / "b" / "broken.png").unlink()
     (tmp / "tree" / "c").mkdir()
+    return tmp / "tree"
+
+
+def _tree_with_a_one_image_class(tmp):
+    from PIL import Image
+
+    _tree_with_an_empty_class(tmp)
+    Image.new("L", (10, 10), 200).save(tmp / "tree" / "c" / "0.png")
     return tmp / "tree"
 
 

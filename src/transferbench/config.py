@@ -68,7 +68,11 @@ class RunConfig:
     fine_tune_epochs: int = setting(5, "fine-tuning epochs", minimum=0, exclusive=True)
     fine_tune_lr: float = setting(1e-5, "fine-tuning Adam learning rate", minimum=0, exclusive=True)
     val_fraction: float = setting(
-        0.1, "stratified validation share of the training set", minimum=0, maximum=1, exclusive=True
+        0.1,
+        "stratified validation share of the training set (at least 2 images per class)",
+        minimum=0,
+        maximum=1,
+        exclusive=True,
     )
     train_limit: int | None = setting(None, "stratified subset of N training images", minimum=20, metavar="N")
     test_limit: int | None = setting(None, "stratified subset of N test images", minimum=20, metavar="N")

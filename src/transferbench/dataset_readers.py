@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import math
 import pickle
 import tarfile
 from pathlib import Path
@@ -132,16 +133,24 @@ def read_image_folder(root, test_fraction=0.2, seed=0):
         for path, _ in part:
             digest.update(f"{path.relative_to(root)}:".encode() + hashlib.sha256(path.read_bytes()).digest())
     every = [path for part in files.values() for path, _ in part]
-    if len(every) < 2 * len(names):
-        raise DataError(f"{root} has {len(every)} images for {len(names)} classes; it needs at least 2 per class")
+    needs = {"all": (3, "train, validate and test"), "train": (2, "train and validate"), "test": (1, "test")}
+    for part, classes in parts.items():
+        least, uses = needs[part]
+        few = [c for c, fs in classes.items() if len(fs) < least]
+        if few:
+            where, count = (root if part == "all" else root / part) / few[0], len(classes[few[0]])
+            raise DataError(
+                f"class folder {where} holds {count} image{'s' * (count != 1)}; every class needs at least {least} "
+                f"(to {uses}): add images"
+            )
     with Image.open(every[0]) as first:
         grayscale = first.mode in ("L", "1", "I;16", "I")
     arrays = {part: _read_folder_images([p for p, _ in fs], grayscale) for part, fs in files.items()}
     labels = {part: np.array([label for _, label in fs], np.int64) for part, fs in files.items()}
     if given:
         return arrays["train"], labels["train"], arrays["test"], labels["test"], tuple(names), digest.hexdigest()
-    train, test = train_test_split(
-        np.arange(len(labels["all"])), test_size=test_fraction, stratify=labels["all"], random_state=seed
-    )
+    count = len(labels["all"])  # the test share rounded up as scikit-learn does, and at least one image per class
+    test_size = max(math.ceil(test_fraction * count), len(names))
+    train, test = train_test_split(np.arange(count), test_size=test_size, stratify=labels["all"], random_state=seed)
     x, y = arrays["all"], labels["all"]
     return x[train], y[train], x[test], y[test], tuple(names), digest.hexdigest()

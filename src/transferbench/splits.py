@@ -1,11 +1,14 @@
 """Stratified, seeded subsets and the train/validation split."""
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .errors import UsageError
+
+MIN_VALIDATION_PER_CLASS = 2  # on small data validation takes at least this many images per class, so each is validated
 
 
 def stratified_subset(labels, size, seed, what="limit"):
@@ -15,13 +18,30 @@ def stratified_subset(labels, size, seed, what="limit"):
         return np.arange(n)
     if size > n:
         raise UsageError(f"{what} {size} is larger than the {n} images available; use at most {n}")
+    classes = len(np.unique(labels))
+    if size < classes:
+        raise UsageError(f"{what} {size} is smaller than the {classes} classes (a stratified subset has one of each)")
     picked, _ = train_test_split(np.arange(n), train_size=size, stratify=labels, random_state=seed)
     return np.sort(picked)
 
 
 def train_val_indices(labels, fraction, seed):
-    """Stratified, seeded split of indices into (train, validation)."""
-    train, val = train_test_split(np.arange(len(labels)), test_size=fraction, stratify=labels, random_state=seed)
+    """Stratified, seeded split of indices into (train, validation): `fraction` of them, rounded up as scikit-learn
+    rounds, validates; on small data at least MIN_VALIDATION_PER_CLASS per class, as for label budgets."""
+    n, counts = len(labels), np.unique(labels, return_counts=True)[1]
+    val_size = max(math.ceil(fraction * n), MIN_VALIDATION_PER_CLASS * len(counts))
+    if counts.min() < 2:
+        raise UsageError(
+            f"a class has only {counts.min()} training image; a stratified validation split needs at least 2 per "
+            "class: add images to it or leave it out"
+        )
+    if n - val_size < len(counts):
+        raise UsageError(
+            f"{n} training images are too few for {len(counts)} classes: validation takes {val_size} (at least "
+            f"{MIN_VALIDATION_PER_CLASS} per class) and training one per class; use at least {val_size + len(counts)} "
+            "(more images, or a larger --train-limit)"
+        )
+    train, val = train_test_split(np.arange(n), test_size=val_size, stratify=labels, random_state=seed)
     return np.sort(train), np.sort(val)
 
 
@@ -35,7 +55,7 @@ def budget_indices(labels, budget, seed, val_fraction):
     if budget > n:
         raise UsageError(f"label budget {budget} is larger than the {n} training images; use at most {n} or 'all'")
     subset = stratified_subset(labels, budget, seed, "label budget")
-    val_size = max(round(val_fraction * budget), 2 * classes)
+    val_size = max(round(val_fraction * budget), MIN_VALIDATION_PER_CLASS * classes)
     if budget - val_size < classes:
         raise UsageError(
             f"label budget {budget} is too small for {classes} classes (it needs {val_size} for validation "
