@@ -103,3 +103,12 @@ def test_a_small_image_folder_tests_every_class(tmp_path):
             Image.new("RGB", (8, 8), (60 * i, 0, 0)).save(tmp_path / label / f"{i}.png")
     _, y_train, _, y_test, names, _ = read_image_folder(tmp_path)  # 20% of 9 rounds up to 2, fewer than the classes
     assert names == ("a", "b", "c") and np.bincount(y_test).tolist() == [1, 1, 1] and len(y_train) == 6
+
+
+def test_a_subset_of_all_but_a_few_images_keeps_the_rest():
+    labels = np.repeat(np.arange(10), 10)
+    kept = stratified_subset(labels, 95, 0)  # 5 left out, fewer than the classes: scikit-learn cannot stratify them
+    assert len(kept) == 95 and len(np.unique(kept)) == 95 and (kept == np.sort(kept)).all()
+    assert (stratified_subset(labels, 95, 0) == kept).all() and len(stratified_subset(labels, 90, 0)) == 90
+    with pytest.raises(UsageError, match="--test-limit 5 is smaller than the 10 classes"):
+        stratified_subset(labels, 5, 0, "--test-limit")

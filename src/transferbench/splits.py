@@ -21,6 +21,8 @@ def stratified_subset(labels, size, seed, what="limit"):
     classes = len(np.unique(labels))
     if size < classes:
         raise UsageError(f"{what} {size} is smaller than the {classes} classes (a stratified subset has one of each)")
+    if n - size < classes:  # all but a few (scikit-learn cannot stratify those): which few hardly moves the shares
+        return np.setdiff1d(np.arange(n), np.random.default_rng(seed).choice(n, n - size, replace=False))
     picked, _ = train_test_split(np.arange(n), train_size=size, stratify=labels, random_state=seed)
     return np.sort(picked)
 
