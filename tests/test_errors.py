@@ -129,6 +129,11 @@ CASES = {
         2,
         r"class folder .*tree/c holds 1 image; every class needs at least 3 \(to train, validate and test\)",
     ),
+    "folder-dataset-test-class-not-in-train": (
+        lambda t: ["run", "--dataset", f"folder:{_split_tree_with_a_misspelt_class(t)}", "--models", "cnn"],
+        2,
+        r"class folder .*tree/test/dogs has no match in .*tree/train \(its classes: cat, dog\)",
+    ),
     "folder-dataset-missing": (lambda t: ["run", "--dataset", f"folder:{t / 'nope'}"], 2, r"image folder not found"),
     "folder-dataset-empty-class": (
         lambda t: ["run", "--dataset", f"folder:{_tree_with_an_empty_class(t)}", "--models", "cnn"],
@@ -229,6 +234,17 @@ def _tree_with_a_one_image_class(tmp):
 
     _tree_with_an_empty_class(tmp)
     Image.new("L", (10, 10), 200).save(tmp / "tree" / "c" / "0.png")
+    return tmp / "tree"
+
+
+def _split_tree_with_a_misspelt_class(tmp):
+    from PIL import Image
+
+    for part, names in (("train", ("cat", "dog")), ("test", ("cat", "dogs"))):
+        for name in names:
+            (tmp / "tree" / part / name).mkdir(parents=True)
+            for i in range(3):
+                Image.new("L", (10, 10), 40 * i).save(tmp / "tree" / part / name / f"{i}.png")
     return tmp / "tree"
 
 

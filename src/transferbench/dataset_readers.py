@@ -117,6 +117,12 @@ def read_image_folder(root, test_fraction=0.2, seed=0):
         {"train": _images_of(root / "train"), "test": _images_of(root / "test")} if given else {"all": _images_of(root)}
     )
     names = sorted({c for part in parts.values() for c in part})
+    untrained = sorted(set(parts.get("test", {})) - set(parts.get("train", {})))
+    if untrained:  # a model cannot answer a class it never saw: most often a misspelt folder
+        raise DataError(
+            f"class folder {root / 'test' / untrained[0]} has no match in {root / 'train'} (its classes: "
+            f"{', '.join(sorted(parts['train']))}); name the class folders alike in both"
+        )
     if len(names) < 2:
         raise DataError(f"{root} needs one subfolder per class (at least 2) with images in them")
     for part, classes in parts.items():
