@@ -428,3 +428,13 @@ def test_the_terminal_table_keeps_every_row_id_whole_and_its_columns_aligned():
         "weights"
     )
     assert "file:a_long_weights_f… " in lines[2] and lines[4].endswith("failed")
+
+
+def test_a_tie_at_the_top_reads_as_a_tie_in_either_language():
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    record = _grid_record({"some_probe": [1.0, 1.0, 1.0], "cnn": [1.0, 1.0, 1.0]})
+    english = " ".join(verdict(record, translator("en")))
+    assert "It ties with" in english and "leads" not in english
+    assert "Empata con" in " ".join(verdict(record, translator("es")))

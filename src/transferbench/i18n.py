@@ -59,6 +59,7 @@ STRINGS = {
         "v_best": "Best: {model}, {acc:.2f}% test accuracy, after {seconds:.0f} s of training with {params:,} "
         "trainable parameters.",
         "v_margin": "It leads {other} by {points:.2f} points.",
+        "v_tie": "It ties with {other} (the same test accuracy): the run does not separate them.",
         "v_cnn_wins": "No transfer row beats the CNN trained from scratch here.",
         "v_no_transfer": "No transfer row finished ({count} did not run: see below), so this run cannot compare them.",
         "v_no_cnn": "There is no {base} row in the same cell to compare transfer with.",
@@ -144,6 +145,7 @@ STRINGS = {
         "v_best": "Mejor: {model}, {acc:.2f}% de precisión en test, tras {seconds:.0f} s de entrenamiento con "
         "{params:,} parámetros entrenables.",
         "v_margin": "Supera a {other} por {points:.2f} puntos.",
+        "v_tie": "Empata con {other} (la misma precisión en test): la ejecución no los separa.",
         "v_cnn_wins": "Ninguna fila de transferencia supera aquí a la CNN entrenada desde cero.",
         "v_no_transfer": (
             "Ninguna fila de transferencia terminó ({count} no se ejecutaron: ver abajo), así que esta ejecución no "

@@ -80,7 +80,9 @@ def verdict(record, t):
     params = best.trainable_params
     sentences = [t("v_best", model=best.name, acc=top.accuracy * 100, seconds=top.seconds, params=params)]
     if top.runner:
-        sentences.append(t("v_margin", points=(top.accuracy - top.runner_accuracy) * 100, other=top.runner))
+        points = (top.accuracy - top.runner_accuracy) * 100
+        tied = round(points, 2) == 0  # equal as printed: "leads by 0.00 points" would name a winner there is not
+        sentences.append(t("v_tie", other=top.runner) if tied else t("v_margin", points=points, other=top.runner))
     base = baseline_name(record)
     if base and best.name != base:
         sentences.append(_against_baseline(record, best, base, top.cell if record.is_grid else None, t))
