@@ -438,3 +438,14 @@ def test_a_tie_at_the_top_reads_as_a_tie_in_either_language():
     english = " ".join(verdict(record, translator("en")))
     assert "It ties with" in english and "leads" not in english
     assert "Empata con" in " ".join(verdict(record, translator("es")))
+
+
+def test_the_answer_warns_when_one_test_image_is_worth_more_than_a_point():
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    record = _grid_record({"some_probe": [0.75, 0.75, 1.0], "cnn": [1.0, 1.0, 0.75]})
+    record.dataset = {"sizes": {"test": 4}}
+    assert "The test set has only 4 images: one image is 25.00 points" in " ".join(verdict(record, translator("en")))
+    record.dataset = {"sizes": {"test": 1000}}
+    assert "The test set has only" not in " ".join(verdict(record, translator("en")))

@@ -70,6 +70,8 @@ STRINGS = {
         "v_vs_cnn_not_significant": "It is {points:+.2f} points against {base} on average over seeds, which is "
         "not significant (the 95% interval includes 0).",
         "v_crossover": "{model} beats {base} significantly from {budget} labelled images on.",
+        "v_small_test": "The test set has only {n} images: one image is {step:.2f} points, so smaller differences "
+        "mean nothing here, whatever the intervals say.",
         "v_few_seeds": "With fewer than {min} seeds ({n} here) the run cannot tell significance: use --seeds {min} "
         "or more.",
         "v_random": "Backbones ran with random weights: this says nothing about ImageNet transfer.",
@@ -159,6 +161,8 @@ STRINGS = {
         "v_vs_cnn_not_significant": "Queda a {points:+.2f} puntos de {base} de media sobre semillas, sin "
         "significación (el intervalo del 95% incluye el 0).",
         "v_crossover": "{model} supera a {base} de forma significativa a partir de {budget} imágenes etiquetadas.",
+        "v_small_test": "El conjunto de test tiene solo {n} imágenes: una imagen vale {step:.2f} puntos, así que "
+        "diferencias menores no significan nada aquí, digan lo que digan los intervalos.",
         "v_few_seeds": "Con menos de {min} semillas ({n} aquí) la ejecución no puede decir si hay significación: usa "
         "--seeds {min} o más.",
         "v_random": "Las redes base usaron pesos aleatorios: esto no dice nada de la transferencia desde ImageNet.",

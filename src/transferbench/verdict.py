@@ -7,6 +7,8 @@ from statistics import fmean
 from .records import all_but_zero
 from .stats import MIN_SEEDS, baseline_name
 
+SMALL_TEST_SET = 100  # test images below which one image is more than a point of accuracy
+
 
 @dataclass(frozen=True)
 class Leader:
@@ -123,6 +125,9 @@ def _limits(record, seeds, t):
     notes = []
     if seeds < MIN_SEEDS:
         notes.append(t("v_few_seeds", n=seeds, min=MIN_SEEDS))
+    test_images = record.dataset.get("sizes", {}).get("test")
+    if test_images and test_images < SMALL_TEST_SET:
+        notes.append(t("v_small_test", n=test_images, step=100 / test_images))
     weights = {row.weights for row in record.ok_rows if row.phase != "scratch"}
     if "random" in weights:
         notes.append(t("v_random"))
