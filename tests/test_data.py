@@ -112,3 +112,24 @@ def test_a_subset_of_all_but_a_few_images_keeps_the_rest():
     assert (stratified_subset(labels, 95, 0) == kept).all() and len(stratified_subset(labels, 90, 0)) == 90
     with pytest.raises(UsageError, match="--test-limit 5 is smaller than the 10 classes"):
         stratified_subset(labels, 5, 0, "--test-limit")
+
+
+def test_a_folder_is_read_in_colour_unless_every_image_is_grey(tmp_path):
+    from PIL import Image
+
+    from transferbench.dataset_readers import read_image_folder
+
+    for label, colour in (("a", (200, 0, 0)), ("b", (0, 0, 200))):
+        (tmp_path / label).mkdir()
+        for i in range(5):
+            Image.new("RGB", (8, 8), colour).save(tmp_path / label / f"{i}.png")
+    Image.new("L", (8, 8), 90).save(tmp_path / "a" / "0.png")  # the first file read is grey
+    x_train, y_train, x_test, _, _, _ = read_image_folder(tmp_path)
+    assert x_train.shape[-1] == 3 and x_test.shape[-1] == 3
+    reds = x_train[y_train == 0].reshape(-1, 3)
+    assert {tuple(px) for px in reds} <= {(200, 0, 0), (90, 90, 90)}  # the grey one as grey RGB, the others red
+    for path in (tmp_path / "b").iterdir():
+        Image.new("L", (8, 8), 30).save(path)
+    for path in (tmp_path / "a").iterdir():
+        Image.new("L", (8, 8), 60).save(path)
+    assert read_image_folder(tmp_path)[0].shape[-1] == 1

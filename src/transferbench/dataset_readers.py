@@ -85,20 +85,26 @@ def _images_of(folder):
     }
 
 
-def _read_folder_images(paths, grayscale):
-    """Decode images, resized to FOLDER_SIDE; DataError naming the first file that cannot be read."""
+def _open_image(path, use):
+    """use(the opened image) for an image file; DataError naming the file when it cannot be read."""
     from PIL import Image, UnidentifiedImageError
 
-    out = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                image = image.convert("L" if grayscale else "RGB")
-                image = image.resize((FOLDER_SIDE, FOLDER_SIDE), Image.Resampling.BILINEAR)
-                out.append(np.asarray(image, np.uint8))
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
-    array = np.stack(out)
+    try:
+        with Image.open(path) as image:
+            return use(image)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
+
+
+def _read_folder_images(paths, grayscale):
+    """Decode images, resized to FOLDER_SIDE; DataError naming the first file that cannot be read."""
+    from PIL import Image
+
+    def decode(image):
+        image = image.convert("L" if grayscale else "RGB")
+        return np.asarray(image.resize((FOLDER_SIDE, FOLDER_SIDE), Image.Resampling.BILINEAR), np.uint8)
+
+    array = np.stack([_open_image(path, decode) for path in paths])
     return array[..., None] if grayscale else array
 
 
@@ -106,7 +112,6 @@ def read_image_folder(root, test_fraction=0.2, seed=0):
     """An image folder: ROOT/CLASS/*.png (split made: stratified test share, seed 0) or
     ROOT/train/CLASS/* and ROOT/test/CLASS/* (split given). Returns (x_train, y_train, x_test, y_test,
     class names, sha256 of every file's name and bytes)."""
-    from PIL import Image
     from sklearn.model_selection import train_test_split
 
     root = Path(root)
@@ -149,8 +154,8 @@ def read_image_folder(root, test_fraction=0.2, seed=0):
                 f"class folder {where} holds {count} image{'s' * (count != 1)}; every class needs at least {least} "
                 f"(to {uses}): add images"
             )
-    with Image.open(every[0]) as first:
-        grayscale = first.mode in ("L", "1", "I;16", "I")
+    # one channel only when every image has one: a single grey file must not turn colour photos grey (headers only)
+    grayscale = all(_open_image(path, lambda image: image.mode in ("L", "1", "I;16", "I")) for path in every)
     arrays = {part: _read_folder_images([p for p, _ in fs], grayscale) for part, fs in files.items()}
     labels = {part: np.array([label for _, label in fs], np.int64) for part, fs in files.items()}
     if given:
