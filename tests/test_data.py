@@ -133,3 +133,47 @@ def test_a_folder_is_read_in_colour_unless_every_image_is_grey(tmp_path):
     for path in (tmp_path / "a").iterdir():
         Image.new("L", (8, 8), 60).save(path)
     assert read_image_folder(tmp_path)[0].shape[-1] == 1
+
+
+def _sideways_photo(path):
+    """A JPEG stored on its side with EXIF orientation 6 (show it turned 90 degrees clockwise), as phones save
+    photos: upright it is white on top and black below."""
+    from PIL import Image
+
+    stored = np.zeros((40, 40, 3), np.uint8)
+    stored[:, :20] = 255  # stored: white on the left, which is the top once turned clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+    return path
+
+
+def test_photos_are_read_upright_by_their_exif_orientation_for_training_and_for_predict(tmp_path):
+    from transferbench.dataset_readers import read_image_folder
+    from transferbench.image_input import load_image
+
+    for label in ("a", "b"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(4):
+            _sideways_photo(tmp_path / "data" / label / f"{i}.jpg")
+    x_train = read_image_folder(tmp_path / "data")[0]
+    seen = load_image(_sideways_photo(tmp_path / "new.jpg"), x_train.shape[1:], "folder")
+    for image in (x_train[0], seen):
+        assert image[:24].mean() > 200 and image[40:].mean() < 50  # white on top, as a photo viewer shows it
+    assert np.abs(seen.astype(int) - x_train[0]).max() <= 2  # the same pixels as the folder reader's
+
+
+def test_the_folder_convention_keeps_a_grey_picture_as_it_is():
+    import io
+
+    from PIL import Image
+
+    from transferbench.image_input import load_image
+
+    light = Image.new("L", (30, 30), 230)
+    light.paste(20, (10, 10, 20, 20))
+    data = io.BytesIO()
+    light.save(data, format="PNG")
+    as_read = load_image(data.getvalue(), (30, 30, 1), "folder")
+    assert as_read[0, 0, 0] == 230 and as_read[15, 15, 0] == 20  # no inversion: training images were not inverted
+    assert load_image(data.getvalue(), (30, 30, 1), "resize")[0, 0, 0] < 50  # light-on-dark datasets: inverted

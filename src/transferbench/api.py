@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import RunConfig, from_record, resolve
 from .errors import Interrupted, OutputError, TransferbenchError, UsageError, first_line
-from .image_input import Prediction  # noqa: F401  (part of the API: what predict returns)
+from .image_input import CONVENTIONS, Prediction  # noqa: F401  (Prediction: what predict returns)
 
 
 def run(config=None, out=None, resume=None, *, progress=None):
@@ -115,7 +115,7 @@ def predict(model_path, images, *, top=3, normalize=True, convention=None, show=
     the others).
 
     normalize: apply the model's input convention (for digit datasets, MNIST's: ink cropped, scaled into 20x20,
-    centred by mass); False resizes the whole picture. convention: 'digit' or 'resize', for a model outside its
+    centred by mass); False resizes the whole picture. convention: one of CONVENTIONS, for a model outside its
     run folder (default: what the run recorded). show: a folder to save the image each model saw. engine: 'tf' or
     'openvino' (checked against tf first; converting takes seconds, so it pays off on many images)."""
     from .engines import model_forward, resolve_engine
@@ -126,8 +126,8 @@ def predict(model_path, images, *, top=3, normalize=True, convention=None, show=
     model = load_model(model_path)
     names, recorded = run_facts(model_path, model.output_shape[-1])
     convention = convention or recorded
-    if convention not in ("digit", "resize"):
-        raise UsageError(f"convention must be 'digit' or 'resize', got {convention!r}")
+    if convention not in CONVENTIONS:
+        raise UsageError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
     if engine not in ("tf", "openvino"):
         raise UsageError(f"engine must be 'tf' or 'openvino', got {engine!r}")
     forward = None

@@ -17,6 +17,7 @@ from .errors import (
     TransferbenchError,
     UsageError,
 )
+from .image_input import CONVENTIONS
 
 EXIT_CODES = """exit codes:
   0  every row ran (status ok)
@@ -135,7 +136,7 @@ def build_parser():
     predict.add_argument("--show", metavar="DIR", help="save the image each model saw into DIR (NAME.seen.png)")
     predict.add_argument(
         "--convention",
-        choices=["digit", "resize"],
+        choices=list(CONVENTIONS),
         help="input convention of a model outside its run folder (default: the one its run recorded)",
     )
     predict.add_argument(

@@ -135,7 +135,7 @@ class DatasetSpec:
     notes: str = ""
     folder_files: tuple = ()  # for a dataset kept as a folder of files (downloaded one by one)
     install_hint: str = ""  # how to get an offline copy
-    input_convention: str = "resize"  # how a person's image becomes an input: "digit" (MNIST's) or "resize"
+    input_convention: str = "resize"  # how a person's image becomes an input: one of image_input.CONVENTIONS
 
 
 MNIST_NPZ = KnownFile(
@@ -332,7 +332,7 @@ def load_dataset(name="mnist", data_file=None, cache_dir=None):
         root = name[len(FOLDER_PREFIX) :]
         x_train, y_train, x_test, y_test, classes, digest = read_image_folder(root)
         source = {"name": name, "kind": "folder", "path": str(root), "format": "image folder", "sha256": digest}
-        source["input_convention"] = "resize"
+        source["input_convention"] = "folder"
         return Dataset(x_train, y_train, x_test, y_test, classes, source)
     spec = get_spec(name)
     path, kind, known, digest = locate(spec, data_file=data_file, cache_dir=cache_dir)

@@ -98,13 +98,10 @@ def _open_image(path, use):
 
 def _read_folder_images(paths, grayscale):
     """Decode images, resized to FOLDER_SIDE; DataError naming the first file that cannot be read."""
-    from PIL import Image
+    from .image_input import folder_pixels
 
-    def decode(image):
-        image = image.convert("L" if grayscale else "RGB")
-        return np.asarray(image.resize((FOLDER_SIDE, FOLDER_SIDE), Image.Resampling.BILINEAR), np.uint8)
-
-    array = np.stack([_open_image(path, decode) for path in paths])
+    side = (FOLDER_SIDE, FOLDER_SIDE)
+    array = np.stack([_open_image(path, lambda image: folder_pixels(image, side, grayscale)) for path in paths])
     return array[..., None] if grayscale else array
 
 

@@ -7,11 +7,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .digits import NoInk, normalize_digit
 
 MAX_PIXELS = 50_000_000  # refuse larger images before decoding them (decompression bombs, huge headers)
+# how a person's image becomes a model's input, as its training data were made: MNIST's digit normalisation; a
+# resize, grey pictures shown light on dark as those datasets are; or exactly as an image folder was read
+CONVENTIONS = ("digit", "resize", "folder")
 
 
 class ImageError(Exception):
@@ -23,7 +26,8 @@ def load_image(source, shape, convention="resize", normalize=True, max_pixels=MA
     training images were made.
 
     convention "digit" with normalize: MNIST's normalisation (ink found, cropped, scaled into 20x20, centred by
-    mass, light on dark). Otherwise a resize of the whole picture, a dark-on-light one inverted when C == 1."""
+    mass, light on dark). "folder": as an image folder's images were read (folder_pixels). Otherwise a resize of
+    the whole picture, a dark-on-light one inverted when C == 1. A photo is first turned upright by its EXIF tag."""
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise ImageError("file is empty")
@@ -40,8 +44,12 @@ def load_image(source, shape, convention="resize", normalize=True, max_pixels=MA
             with Image.open(opened) as image:
                 if image.width * image.height > max_pixels:
                     raise ImageError(f"image is {image.width}x{image.height}, over the {max_pixels:,}-pixel limit")
+                image = ImageOps.exif_transpose(image)  # as a phone's photo viewer shows it
                 if convention == "digit" and normalize:
                     return _as_shape(normalize_digit(np.asarray(image.convert("L"), np.uint8)), shape)
+                if convention == "folder":
+                    pixels = folder_pixels(image, shape[:2], shape[-1] == 1)
+                    return pixels[..., None] if pixels.ndim == 2 else pixels
                 image = image.convert("L" if shape[-1] == 1 else "RGB")
                 image = image.resize((shape[1], shape[0]), Image.Resampling.LANCZOS)
                 pixels = np.asarray(image, dtype=np.uint8)
@@ -60,6 +68,14 @@ def load_image(source, shape, convention="resize", normalize=True, max_pixels=MA
     if shape[-1] == 1 and _is_dark_on_light(pixels):
         pixels = 255 - pixels
     return pixels
+
+
+def folder_pixels(image, size, grayscale):
+    """An opened image as an image folder dataset holds it: upright by its EXIF orientation, grey or RGB, resized
+    bilinearly to size (H, W). The folder reader and predict both use it, so a new photo meets the model as its
+    training images did."""
+    image = ImageOps.exif_transpose(image).convert("L" if grayscale else "RGB")
+    return np.asarray(image.resize((size[1], size[0]), Image.Resampling.BILINEAR), np.uint8)
 
 
 def _as_shape(digit, shape):
