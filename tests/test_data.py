@@ -177,3 +177,19 @@ def test_the_folder_convention_keeps_a_grey_picture_as_it_is():
     as_read = load_image(data.getvalue(), (30, 30, 1), "folder")
     assert as_read[0, 0, 0] == 230 and as_read[15, 15, 0] == 20  # no inversion: training images were not inverted
     assert load_image(data.getvalue(), (30, 30, 1), "resize")[0, 0, 0] < 50  # light-on-dark datasets: inverted
+
+
+def test_a_folder_unzipped_from_a_mac_reads_only_its_images(tmp_path):
+    from PIL import Image
+
+    from transferbench.dataset_readers import read_image_folder
+
+    for label in ("a", "b"):
+        for folder in (tmp_path / label, tmp_path / "__MACOSX" / label):
+            folder.mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (8, 8), 50 * i).save(tmp_path / label / f"{i}.png")
+            (tmp_path / label / f"._{i}.png").write_bytes(b"\x00\x05\x16\x07 resource fork")
+            (tmp_path / "__MACOSX" / label / f"._{i}.png").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    x_train, _, x_test, _, names, _ = read_image_folder(tmp_path)
+    assert names == ("a", "b") and len(x_train) + len(x_test) == 8

@@ -77,11 +77,18 @@ def sklearn_digits_file():
     return path if path.is_file() else None
 
 
+def _skipped(path):
+    """Hidden files and folders, and what macOS leaves in archives and on foreign disks (__MACOSX/, ._NAME
+    resource forks that carry an image's suffix but hold no image)."""
+    return path.name.startswith(".") or path.name == "__MACOSX"
+
+
 def _images_of(folder):
     """Image files directly under each class subfolder: {class name: [paths]} (sorted)."""
-    classes = sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(p for p in Path(folder).iterdir() if p.is_dir() and not _skipped(p))
     return {
-        c.name: sorted(f for f in c.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()) for c in classes
+        c.name: sorted(f for f in c.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and not _skipped(f))
+        for c in classes
     }
 
 
