@@ -193,3 +193,20 @@ def test_a_folder_unzipped_from_a_mac_reads_only_its_images(tmp_path):
             (tmp_path / "__MACOSX" / label / f"._{i}.png").write_bytes(b"\x00\x05\x16\x07 resource fork")
     x_train, _, x_test, _, names, _ = read_image_folder(tmp_path)
     assert names == ("a", "b") and len(x_train) + len(x_test) == 8
+
+
+def test_a_drawing_on_a_transparent_background_is_read_as_shown_on_white():
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from transferbench.image_input import load_image
+
+    drawing = Image.new("RGBA", (120, 120), (0, 0, 0, 0))  # transparent black: a black square if alpha is dropped
+    ImageDraw.Draw(drawing).line([(60, 20), (60, 100)], fill=(0, 0, 0, 255), width=12)
+    data = io.BytesIO()
+    drawing.save(data, format="PNG")
+    digit = load_image(data.getvalue(), (28, 28, 1), "digit")  # MNIST's convention finds the ink, light on dark
+    assert digit[:, 14].max() > 200 and digit[:, :6].max() == 0
+    as_read = load_image(data.getvalue(), (32, 32, 3), "folder")
+    assert as_read[0, 0].tolist() == [255, 255, 255] and as_read[16, 16].max() < 60

@@ -159,7 +159,7 @@ def read_image_folder(root, test_fraction=0.2, seed=0):
                 f"(to {uses}): add images"
             )
     # one channel only when every image has one: a single grey file must not turn colour photos grey (headers only)
-    grayscale = all(_open_image(path, lambda image: image.mode in ("L", "1", "I;16", "I")) for path in every)
+    grayscale = all(_open_image(path, lambda image: image.mode in ("L", "LA", "1", "I;16", "I")) for path in every)
     arrays = {part: _read_folder_images([p for p, _ in fs], grayscale) for part, fs in files.items()}
     labels = {part: np.array([label for _, label in fs], np.int64) for part, fs in files.items()}
     if given:

@@ -27,7 +27,7 @@ def load_image(source, shape, convention="resize", normalize=True, max_pixels=MA
 
     convention "digit" with normalize: MNIST's normalisation (ink found, cropped, scaled into 20x20, centred by
     mass, light on dark). "folder": as an image folder's images were read (folder_pixels). Otherwise a resize of
-    the whole picture, a dark-on-light one inverted when C == 1. A photo is first turned upright by its EXIF tag."""
+    the whole picture, a dark-on-light one inverted when C == 1. Every image is first taken as shown (as_shown)."""
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise ImageError("file is empty")
@@ -44,7 +44,7 @@ def load_image(source, shape, convention="resize", normalize=True, max_pixels=MA
             with Image.open(opened) as image:
                 if image.width * image.height > max_pixels:
                     raise ImageError(f"image is {image.width}x{image.height}, over the {max_pixels:,}-pixel limit")
-                image = ImageOps.exif_transpose(image)  # as a phone's photo viewer shows it
+                image = as_shown(image)
                 if convention == "digit" and normalize:
                     return _as_shape(normalize_digit(np.asarray(image.convert("L"), np.uint8)), shape)
                 if convention == "folder":
@@ -70,11 +70,21 @@ def load_image(source, shape, convention="resize", normalize=True, max_pixels=MA
     return pixels
 
 
+def as_shown(image):
+    """An opened image as a viewer shows it: turned upright by its EXIF orientation (phone photos), and any
+    transparency flattened onto white (black ink on a transparent background is a digit, not a black square)."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        flat = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+        image = flat.convert("L" if image.mode == "LA" else "RGB")
+    return image
+
+
 def folder_pixels(image, size, grayscale):
-    """An opened image as an image folder dataset holds it: upright by its EXIF orientation, grey or RGB, resized
-    bilinearly to size (H, W). The folder reader and predict both use it, so a new photo meets the model as its
-    training images did."""
-    image = ImageOps.exif_transpose(image).convert("L" if grayscale else "RGB")
+    """An opened image as an image folder dataset holds it: as shown (as_shown), grey or RGB, resized bilinearly to
+    size (H, W). The folder reader and predict both use it, so a new photo meets the model as its training images
+    did."""
+    image = as_shown(image).convert("L" if grayscale else "RGB")
     return np.asarray(image.resize((size[1], size[0]), Image.Resampling.BILINEAR), np.uint8)
 
 
