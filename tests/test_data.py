@@ -210,3 +210,21 @@ def test_a_drawing_on_a_transparent_background_is_read_as_shown_on_white():
     assert digit[:, 14].max() > 200 and digit[:, :6].max() == 0
     as_read = load_image(data.getvalue(), (32, 32, 3), "folder")
     assert as_read[0, 0].tolist() == [255, 255, 255] and as_read[16, 16].max() < 60
+
+
+def test_sixteen_bit_grey_images_keep_their_shades(tmp_path):
+    from PIL import Image
+
+    from transferbench.dataset_readers import read_image_folder
+    from transferbench.image_input import load_image
+
+    ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)  # a scan's full 16-bit range
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.fromarray(ramp).save(tmp_path / label / f"{i}.png")
+    assert Image.open(tmp_path / "a" / "0.png").mode.startswith("I;16")
+    x_train = read_image_folder(tmp_path)[0]
+    seen = load_image(tmp_path / "a" / "0.png", x_train.shape[1:], "folder")
+    for image in (x_train[0], seen):  # Pillow's own conversion clips: 99.6% of this ramp would be white
+        assert image.shape[-1] == 1 and 120 < image.mean() < 135 and image.min() < 5 and (image == 255).mean() < 0.05

@@ -118,6 +118,8 @@ def read_image_folder(root, test_fraction=0.2, seed=0):
     class names, sha256 of every file's name and bytes)."""
     from sklearn.model_selection import train_test_split
 
+    from .image_input import is_grey
+
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"image folder not found: {root}")
@@ -159,7 +161,7 @@ def read_image_folder(root, test_fraction=0.2, seed=0):
                 f"(to {uses}): add images"
             )
     # one channel only when every image has one: a single grey file must not turn colour photos grey (headers only)
-    grayscale = all(_open_image(path, lambda image: image.mode in ("L", "LA", "1", "I;16", "I")) for path in every)
+    grayscale = all(_open_image(path, is_grey) for path in every)
     arrays = {part: _read_folder_images([p for p, _ in fs], grayscale) for part, fs in files.items()}
     labels = {part: np.array([label for _, label in fs], np.int64) for part, fs in files.items()}
     if given:

@@ -70,10 +70,18 @@ def load_image(source, shape, convention="resize", normalize=True, max_pixels=MA
     return pixels
 
 
+def is_grey(image):
+    """Whether an opened image has one channel (a header is enough)."""
+    return image.mode in ("L", "LA", "1", "I", "F") or image.mode.startswith("I;16")
+
+
 def as_shown(image):
-    """An opened image as a viewer shows it: turned upright by its EXIF orientation (phone photos), and any
-    transparency flattened onto white (black ink on a transparent background is a digit, not a black square)."""
+    """An opened image as a viewer shows it: turned upright by its EXIF orientation (phone photos), any
+    transparency flattened onto white (black ink on a transparent background is a digit, not a black square), and
+    16-bit grey scaled to 8 bits (Pillow's own conversion clips it: most of a 16-bit scan turns white)."""
     image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I;16") or image.mode == "I":
+        image = Image.fromarray(np.clip(np.rint(np.asarray(image, np.float64) / 257), 0, 255).astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         flat = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
         image = flat.convert("L" if image.mode == "LA" else "RGB")
