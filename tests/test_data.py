@@ -228,3 +228,22 @@ def test_sixteen_bit_grey_images_keep_their_shades(tmp_path):
     seen = load_image(tmp_path / "a" / "0.png", x_train.shape[1:], "folder")
     for image in (x_train[0], seen):  # Pillow's own conversion clips: 99.6% of this ramp would be white
         assert image.shape[-1] == 1 and 120 < image.mean() < 135 and image.min() < 5 and (image == 255).mean() < 0.05
+
+
+def test_a_large_photo_is_read_alike_by_the_folder_and_by_predict_and_close_to_a_full_decode(tmp_path):
+    from PIL import Image
+
+    from transferbench.dataset_readers import read_image_folder
+    from transferbench.image_input import load_image
+
+    ramp = np.linspace(0, 255, 1600)[None, :, None] * np.ones((1200, 1, 3))  # JPEG decoding may scale this by 1/8
+    for label in ("a", "b"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(ramp.astype(np.uint8)).save(tmp_path / "data" / label / f"{i}.jpg", quality=95)
+    x_train = read_image_folder(tmp_path / "data")[0]
+    path = tmp_path / "data" / "a" / "0.jpg"
+    seen = load_image(path, x_train.shape[1:], "folder")
+    with Image.open(path) as image:  # every pixel decoded, then resized
+        full = np.asarray(image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR))
+    assert (seen == x_train[0]).all() and np.abs(seen.astype(int) - full).max() <= 3
