@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 # the extensions that decide float32/bfloat16/int8 matmul speed here: machines in this workplace differ in them
-VECTOR_EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+VECTOR_EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
 def cpu_model():

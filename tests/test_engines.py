@@ -159,8 +159,9 @@ def test_predict_and_the_page_answer_alike_on_either_engine(digit_run):
 
 
 @pytest.mark.slow
-def test_int8_rows_record_what_int8_cost(tmp_path):
-    """--precision int8: OpenVINO quantized by NNCF; each row keeps its accuracy on fp32 test features beside it."""
+def test_int8_rows_record_what_int8_cost(tmp_path, capsys):
+    """--precision int8: OpenVINO quantized by NNCF; each row keeps its accuracy on fp32 test features beside it.
+    The run prints its own calibration line, not NNCF's progress bar."""
     import transferbench
 
     pytest.importorskip("nncf")
@@ -182,6 +183,8 @@ def test_int8_rows_record_what_int8_cost(tmp_path):
         assert 0.0 <= row.fp32_test_accuracy <= 1.0 and abs(row.test_accuracy - row.fp32_test_accuracy) < 0.2
     assert rows[0].engine_check.startswith("300 calibration images; vs tensorflow fp32 max abs")
     assert float(rows[0].engine_check.split("max rel ")[1].split()[0]) > MAX_RELATIVE  # int8 is not fp32
+    printed = capsys.readouterr().out
+    assert "calibrating on 300 training images" in printed and "Statistics collection" not in printed
 
 
 def test_int8_needs_the_openvino_pass():

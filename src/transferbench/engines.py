@@ -6,7 +6,9 @@ row has CPUs. Before its features are used, a sample is checked against TensorFl
 falls back to TensorFlow, says so in one line, and the row records it.
 """
 
+import contextlib
 import importlib.util
+import io
 import math
 import os
 import sys
@@ -104,7 +106,9 @@ def quantize(model, calibration):
     import nncf
 
     batches = [calibration[i : i + 32] for i in range(0, len(calibration), 32)]
-    return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
+    print(f"quantizing to int8: calibrating on {len(calibration):,} training images", flush=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # NNCF's own rich bar would cut into the run's progress lines
+        return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
 
 
 def openvino_forward(call, sample, threads, calibration=None, batch=None):
