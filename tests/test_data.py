@@ -1,6 +1,7 @@
 """Offline MNIST: sources verified by hash, stratified split and limits."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -247,3 +248,23 @@ def test_a_large_photo_is_read_alike_by_the_folder_and_by_predict_and_close_to_a
     with Image.open(path) as image:  # every pixel decoded, then resized
         full = np.asarray(image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR))
     assert (seen == x_train[0]).all() and np.abs(seen.astype(int) - full).max() <= 3
+
+
+def test_predict_reads_a_folder_as_its_image_files_in_name_order(tmp_path):
+    import keras
+    from PIL import Image
+
+    from transferbench.image_input import predict_files
+
+    photos, empty = tmp_path / "photos", tmp_path / "empty"
+    photos.mkdir(), empty.mkdir()
+    for name, level in (("b.png", 200), ("a.jpg", 10)):
+        Image.new("L", (20, 20), level).save(photos / name)
+    (photos / "._a.jpg").write_bytes(b"resource fork")  # what a Mac archive leaves: skipped, as in image folders
+    (photos / "notes.txt").write_text("not an image")
+    (tmp_path / "c.png").write_bytes((photos / "b.png").read_bytes())
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")])
+    answers = predict_files(model, [photos, tmp_path / "c.png", empty], ["x", "y"], convention="folder")
+    assert [Path(a.file).name for a in answers] == ["a.jpg", "b.png", "c.png", "empty"]
+    assert all(a.error is None for a in answers[:3]) and answers[1].top == answers[2].top
+    assert answers[3].top is None and answers[3].error.startswith("a folder with no image files in it (.bmp")

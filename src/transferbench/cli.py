@@ -123,7 +123,12 @@ def build_parser():
     report.add_argument("--seed", type=int, default=0, help="seed for the example images (default 0)")
     predict = commands.add_parser("predict", help="classify image files with a saved model")
     predict.add_argument("--model", required=True, metavar="RUN_DIR/models/NAME.keras")
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, any size, gray or colour")
+    predict.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files (PNG, JPEG, ...; any size, grey or colour) or folders of them",
+    )
     predict.add_argument("--json", action="store_true", help="print machine-readable JSON")
     predict.add_argument("--top", type=int, default=3, help="how many classes to show, at least 1 (default 3)")
     predict.add_argument(

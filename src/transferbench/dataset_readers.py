@@ -83,13 +83,17 @@ def _skipped(path):
     return path.name.startswith(".") or path.name == "__MACOSX"
 
 
+def image_files(folder):
+    """The image files directly in a folder, sorted (hidden files and resource forks skipped)."""
+    return sorted(
+        f for f in Path(folder).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and not _skipped(f)
+    )
+
+
 def _images_of(folder):
     """Image files directly under each class subfolder: {class name: [paths]} (sorted)."""
     classes = sorted(p for p in Path(folder).iterdir() if p.is_dir() and not _skipped(p))
-    return {
-        c.name: sorted(f for f in c.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and not _skipped(f))
-        for c in classes
-    }
+    return {c.name: image_files(c) for c in classes}
 
 
 def _open_image(path, use):

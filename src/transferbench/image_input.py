@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .dataset_readers import IMAGE_SUFFIXES, image_files
 from .digits import NoInk, normalize_digit
 
 MAX_PIXELS = 50_000_000  # refuse larger images before decoding them (decompression bombs, huge headers)
@@ -34,6 +35,8 @@ def load_image(source, shape, convention="resize", normalize=True, max_pixels=MA
         opened = io.BytesIO(source)
     else:
         opened = Path(source)
+        if opened.is_dir():
+            raise ImageError(f"a folder with no image files in it ({', '.join(sorted(IMAGE_SUFFIXES))})")
         if not opened.is_file():
             raise ImageError("file not found")
         if opened.stat().st_size == 0:
@@ -133,13 +136,18 @@ def top_classes(probabilities, class_names, k=3):
     return [(class_names[i], float(probabilities[i])) for i in order]
 
 
+def expand_folders(paths):
+    """Each folder replaced by the image files directly in it (sorted); a folder without any stays, to be reported."""
+    return [f for path in paths for f in ((image_files(path) or [path]) if Path(path).is_dir() else [path])]
+
+
 def predict_files(model, paths, class_names, k=3, *, convention="resize", normalize=True, show=None, forward=None):
     """A Prediction per file, in order; unreadable files do not stop the others. show: a folder where each image
     the model saw is saved as PNG (its file name + .seen.png). forward: images -> probabilities (default: the
     model's own predict)."""
     shape = tuple(model.input_shape[1:])
     read = []
-    for path in paths:
+    for path in expand_folders(paths):
         try:
             read.append(Prediction(str(path), seen=load_image(path, shape, convention, normalize)))
         except ImageError as exc:
