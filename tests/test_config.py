@@ -126,6 +126,17 @@ def test_old_spellings_are_read_with_a_notice(capsys):
     assert "recipe 'seed' is now called 'course'" in capsys.readouterr().err
 
 
+def test_help_offers_the_current_names_and_the_flags_still_take_the_old(capsys):
+    from transferbench.cli import build_parser
+
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--help"])
+    shown = capsys.readouterr().out
+    assert "--recipe {fair,course}" in shown and "--preprocess {backbone,course}" in shown and "seed}" not in shown
+    assert parser.parse_args(["run", "--recipe", "seed"]).recipe == "seed"  # resolve() renames it, with a notice
+
+
 def test_seeds_count_expands_from_the_seed_and_lists_stay(tmp_path):
     assert resolve({}, {"seed": 7, "seeds": 3}).seed_list() == [7, 8, 9]
     assert resolve({}, {"seeds": [5]}).seed_list() == [5]

@@ -84,11 +84,12 @@ def _add_run_flags(parser):
         elif kind is dict:
             options.update(type=_weights_file, action="append", metavar=meta["metavar"])
         else:
-            options.update(metavar=meta["metavar"] or (None if choices_of(name) else name.upper()))
+            current = choices_of(name)  # old spellings are accepted but not offered in --help
+            options.update(metavar=meta["metavar"] or ("{" + ",".join(current) + "}" if current else name.upper()))
             if kind in (int, float):
                 options["type"] = kind
-            if choices_of(name):
-                options["choices"] = choices_of(name) + [old for (key, old) in OLD_NAMES if key == name]
+            if current:
+                options["choices"] = current + [old for (key, old) in OLD_NAMES if key == name]
         add(flag, **options)
 
 
