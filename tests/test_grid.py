@@ -91,6 +91,14 @@ def test_crossover_line_reads_naturally_for_every_budget_kind():
     lines = grid_lines(record)
     assert "crossover: t 32px beats cnn significantly with all labelled images" in lines
     assert "crossover: u 32px beats cnn significantly from 100 labelled images on" in lines
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    for row in rows:
+        row.train_seconds, row.trainable_params = 1.0, 10
+    answer = verdict(record, translator("en"))
+    assert "u 32px beats cnn significantly from 100 labelled images on." in answer
+    assert "t 32px beats cnn significantly only with all labelled images." in answer
     two = _record([r for r in rows if r.seed < 2], [0, 1])
     two.statistics = stats.grid_statistics(two)
     assert not two.statistics["can_tell_significance"]
@@ -278,7 +286,7 @@ def _grid_record(accuracies, seeds=(1, 2, 3)):
     )
     for name, values in accuracies.items():
         for seed, accuracy in zip(seeds, values):
-            phase = "scratch" if name == "cnn" else "probe"
+            phase = "scratch" if name.startswith("cnn") else "probe"
             record.rows.append(
                 RowResult(
                     id=f"{name}@all-s{seed}",
@@ -321,6 +329,25 @@ def test_the_answer_says_when_no_transfer_row_ran():
     assert "No transfer row beats" not in answer
     record = _grid_record({"cnn": [0.9, 0.91, 0.92], "vgg16": [0.5, 0.6, 0.7]})
     assert "No transfer row beats the CNN" in " ".join(verdict(record, translator("en")))
+
+
+def test_when_the_modern_scratch_cnn_wins_the_answer_does_not_call_it_transfer():
+    """cnn_modern beating cnn significantly is a win for training from scratch: the answer says no transfer row
+    beats it, and names cnn_modern, not 'Transfer', as what beats cnn."""
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    rows = {"some_probe": [0.90, 0.91, 0.92], "cnn": [0.95, 0.96, 0.94], "cnn_modern": [0.99, 0.995, 0.992]}
+    for lang, won, beats in (
+        ("en", "cnn_modern is trained from scratch too: no transfer row beats it here.", "cnn_modern beats cnn by +"),
+        ("es", "ninguna fila de transferencia lo supera aquí", "cnn_modern supera a cnn por +"),
+    ):
+        answer = " ".join(verdict(_grid_record(rows), translator(lang)))
+        assert won in answer and beats in answer and "Transfer beats" not in answer
+        assert "transferencia supera" not in answer
+    assert "labelled images on" not in answer  # one budget: no crossover sentence repeating the significance
+    scratch_only = " ".join(verdict(_grid_record({k: rows[k] for k in ("cnn", "cnn_modern")}), translator("en")))
+    assert "transfer" not in scratch_only.lower() and "cnn_modern beats cnn by +" in scratch_only
 
 
 def test_the_terminal_summary_names_the_best_mean_and_lists_each_cell_once(capsys, tmp_path):

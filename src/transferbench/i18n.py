@@ -61,15 +61,18 @@ STRINGS = {
         "v_margin": "It leads {other} by {points:.2f} points.",
         "v_tie": "It ties with {other} (the same test accuracy): the run does not separate them.",
         "v_cnn_wins": "No transfer row beats the CNN trained from scratch here.",
+        "v_scratch_wins": "{model} is trained from scratch too: no transfer row beats it here.",
+        "v_transfer": "Transfer",
         "v_no_transfer": "No transfer row finished ({count} did not run: see below), so this run cannot compare them.",
         "v_no_cnn": "There is no {base} row in the same cell to compare transfer with.",
         "v_vs_cnn_unknown": "It is {points:+.2f} points against {base}; this run cannot tell whether that is more "
         "than seed-to-seed noise.",
-        "v_vs_cnn_significant": "Transfer beats {base} by {points:+.2f} points on average over seeds, and the "
+        "v_vs_cnn_significant": "{who} beats {base} by {points:+.2f} points on average over seeds, and the "
         "difference is significant (95% bootstrap interval excludes 0).",
         "v_vs_cnn_not_significant": "It is {points:+.2f} points against {base} on average over seeds, which is "
         "not significant (the 95% interval includes 0).",
         "v_crossover": "{model} beats {base} significantly from {budget} labelled images on.",
+        "v_crossover_all": "{model} beats {base} significantly only with all labelled images.",
         "v_small_test": "The test set has only {n} images: one image is {step:.2f} points, so smaller differences "
         "mean nothing here, whatever the intervals say.",
         "v_few_seeds": "With fewer than {min} seeds ({n} here) the run cannot tell significance: use --seeds {min} "
@@ -149,6 +152,8 @@ STRINGS = {
         "v_margin": "Supera a {other} por {points:.2f} puntos.",
         "v_tie": "Empata con {other} (la misma precisión en test): la ejecución no los separa.",
         "v_cnn_wins": "Ninguna fila de transferencia supera aquí a la CNN entrenada desde cero.",
+        "v_scratch_wins": "{model} también se entrena desde cero: ninguna fila de transferencia lo supera aquí.",
+        "v_transfer": "La transferencia",
         "v_no_transfer": (
             "Ninguna fila de transferencia terminó ({count} no se ejecutaron: ver abajo), así que esta ejecución no "
             "puede compararlas."
@@ -156,11 +161,12 @@ STRINGS = {
         "v_no_cnn": "No hay una fila {base} en la misma celda con la que comparar la transferencia.",
         "v_vs_cnn_unknown": "Queda a {points:+.2f} puntos de {base}; esta ejecución no puede decir si eso supera "
         "el ruido entre semillas.",
-        "v_vs_cnn_significant": "La transferencia supera a {base} por {points:+.2f} puntos de media sobre "
+        "v_vs_cnn_significant": "{who} supera a {base} por {points:+.2f} puntos de media sobre "
         "semillas, y la diferencia es significativa (el intervalo bootstrap del 95% excluye el 0).",
         "v_vs_cnn_not_significant": "Queda a {points:+.2f} puntos de {base} de media sobre semillas, sin "
         "significación (el intervalo del 95% incluye el 0).",
         "v_crossover": "{model} supera a {base} de forma significativa a partir de {budget} imágenes etiquetadas.",
+        "v_crossover_all": "{model} supera a {base} de forma significativa solo con todas las imágenes etiquetadas.",
         "v_small_test": "El conjunto de test tiene solo {n} imágenes: una imagen vale {step:.2f} puntos, así que "
         "diferencias menores no significan nada aquí, digan lo que digan los intervalos.",
         "v_few_seeds": "Con menos de {min} semillas ({n} aquí) la ejecución no puede decir si hay significación: usa "

@@ -86,21 +86,30 @@ def verdict(record, t):
         tied = round(points, 2) == 0  # equal as printed: "leads by 0.00 points" would name a winner there is not
         sentences.append(t("v_tie", other=top.runner) if tied else t("v_margin", points=points, other=top.runner))
     base = baseline_name(record)
-    if base and best.name != base:
-        sentences.append(_against_baseline(record, best, base, top.cell if record.is_grid else None, t))
-    elif base and any(row.phase != "scratch" for row in record.ok_rows):
+    cell = top.cell if record.is_grid else None
+    transfer = [row for row in record.rows if row.phase != "scratch"]
+    if base and transfer and not any(row.ok for row in transfer):
+        sentences.append(t("v_no_transfer", count=len(transfer)))
+    elif base and best.phase != "scratch":
+        sentences.append(_against_baseline(record, best, base, cell, t, who=t("v_transfer")))
+    elif base and best.name == base and transfer:
         sentences.append(t("v_cnn_wins"))
-    elif base:
-        sentences.append(t("v_no_transfer", count=sum(not row.ok and row.phase != "scratch" for row in record.rows)))
+    elif base and best.name != base:  # another scratch model (cnn_modern) leads: that is no win for transfer
+        sentences += [t("v_scratch_wins", model=best.name)] if transfer else []
+        sentences.append(_against_baseline(record, best, base, cell, t, who=best.name))
     crossovers = [c for c in (record.statistics or {}).get("crossovers", []) if c["from_budget"] is not None]
+    if len(record.grid.get("budgets", [])) < 2:  # one budget: a crossover would only repeat the significance
+        crossovers = []
     for item in crossovers:
-        sentences.append(t("v_crossover", model=item["model"], budget=item["from_budget"], base=item["baseline"]))
+        key = "v_crossover_all" if item["from_budget"] == "all" else "v_crossover"
+        sentences.append(t(key, model=item["model"], budget=item["from_budget"], base=item["baseline"]))
     sentences += _limits(record, seeds, t)
     return sentences
 
 
-def _against_baseline(record, best, base, cell, t):
-    """Whether the best row beats the CNN, significantly or not, or that this run cannot tell."""
+def _against_baseline(record, best, base, cell, t, who):
+    """Whether the best row beats the CNN, significantly or not, or that this run cannot tell (who: the subject of a
+    significant win, "Transfer" or a scratch model's name)."""
     cnn = next(
         (
             r
@@ -116,7 +125,7 @@ def _against_baseline(record, best, base, cell, t):
         points = cell["difference"] * 100 if paired else (best.test_accuracy - cnn.test_accuracy) * 100
         return t("v_vs_cnn_unknown", points=points, base=base)
     if cell["significant"]:
-        return t("v_vs_cnn_significant", points=cell["difference"] * 100, base=base)
+        return t("v_vs_cnn_significant", who=who, points=cell["difference"] * 100, base=base)
     return t("v_vs_cnn_not_significant", points=cell["difference"] * 100, base=base)
 
 
