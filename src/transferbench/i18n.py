@@ -83,7 +83,7 @@ STRINGS = {
         "v_course": "The course recipe under-trains heads (Adam {lr:g}, an epoch cap of {epochs}): use the fair "
         "recipe before concluding that transfer loses.",
         "v_unfinished": "The run did not finish: some rows are missing (continue it with --resume).",
-        "v_facts": "Dataset {dataset}: {pool:,} training images (before validation), {test:,} test images; "
+        "v_facts": "Dataset {dataset}: {pool} training images (before validation), {test} test images; "
         "input {px} px; weights {weights}; recipe {recipe}; run {date} UTC.",
         "class_report": "Classification report: {model}",
         "config": "Resolved configuration",
@@ -177,7 +177,7 @@ STRINGS = {
         "v_course": "La receta del curso entrena poco las cabezas (Adam {lr:g}, tope de épocas {epochs}): usa la "
         "receta fair antes de concluir que la transferencia pierde.",
         "v_unfinished": "La ejecución no terminó: faltan filas (continúala con --resume).",
-        "v_facts": "Datos {dataset}: {pool:,} imágenes de entrenamiento (antes de validación), {test:,} de test; "
+        "v_facts": "Datos {dataset}: {pool} imágenes de entrenamiento (antes de validación), {test} de test; "
         "entrada {px} px; pesos {weights}; receta {recipe}; ejecución {date} UTC.",
         "class_report": "Informe de clasificación: {model}",
         "config": "Configuración resuelta",

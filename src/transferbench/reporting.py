@@ -241,10 +241,11 @@ def _markdown(record, header, cells, figures, t, run_dir):
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:.85em}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:right}
+table{border-collapse:collapse;font-size:.8em}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:right}
 th{background:#f0f0f0}img{max-width:100%;height:auto}
 td:first-child,th:first-child,td:nth-child(2),th:nth-child(2),td:nth-child(3),th:nth-child(3),td:last-child,
 th:last-child{text-align:left}
+td:nth-child(2){min-width:10em;max-width:16em;overflow-wrap:anywhere}.wide{overflow-x:auto}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:1em;line-height:1.35}
 .facts{color:#555}.verdict{background:#eef5ee;border-left:4px solid #4a8;padding:.2em 1em;margin:1em 0}
 figure{margin:1.5em 0;break-inside:avoid}
@@ -260,10 +261,10 @@ def _html(record, header, cells, figures, t, run_dir):
         f"<p class='facts'>{e(facts(record, t))}</p>",
         f"<section class='verdict'><h2>{e(t('verdict'))}</h2><p>{e(' '.join(verdict(record, t)))}</p></section>",
         f"<h2>{e(t('comparison'))}</h2>",
-        "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>",
+        "<div class='wide'><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>",
     ]
     parts += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in cells]
-    parts.append("</table>")
+    parts.append("</table></div>")
     if record.recipe:
         parts.append(f"<p><b>{e(t('recipe'))}:</b> {e(record.recipe)}</p>")
     passes = frozen_passes(record.rows, t)

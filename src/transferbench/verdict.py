@@ -157,10 +157,15 @@ def facts(record, t):
     return t(
         "v_facts",
         dataset=record.config.get("dataset"),
-        pool=sizes.get("pool", "?"),
-        test=sizes.get("test", "?"),
+        pool=_count(sizes.get("pool")),
+        test=_count(sizes.get("test")),
         px=", ".join(str(s) for s in record.grid.get("input_sizes", [])),
         weights=record.config.get("weights"),
         recipe=record.config.get("recipe"),
         date=(record.started or "?")[:16].replace("T", " "),
     )
+
+
+def _count(number):
+    """A count with thousands separators, or '?' where the record lacks it (a hand-made or partial record)."""
+    return "?" if number is None else f"{number:,}"
