@@ -476,3 +476,18 @@ def test_the_answer_warns_when_one_test_image_is_worth_more_than_a_point():
     assert "The test set has only 4 images: one image is 25.00 points" in " ".join(verdict(record, translator("en")))
     record.dataset = {"sizes": {"test": 1000}}
     assert "The test set has only" not in " ".join(verdict(record, translator("en")))
+
+
+def test_a_few_mistakes_get_a_narrow_figure_and_many_fill_rows_of_six(tmp_path, monkeypatch):
+    from transferbench import plots
+
+    saved = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: saved.append(fig))
+    images, labels = np.zeros((20, 8, 8, 1), np.uint8), np.arange(20) % 2
+    probabilities = np.tile([[0.3, 0.7]], (20, 1))
+    for count in (2, 12):
+        plots.image_grid(
+            images, labels, probabilities, np.arange(count), ["a", "b"], "t", tmp_path / "g.png", lambda key, **_: key
+        )
+    (few, many) = [(len(fig.axes), fig.get_size_inches()[0]) for fig in saved]
+    assert few[0] == 3 and many[0] == 12 and few[1] == pytest.approx(many[1] / 2)

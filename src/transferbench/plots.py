@@ -111,8 +111,9 @@ def confusion(labels, predicted, class_names, model_name, path, t):
 
 
 def image_grid(images, labels, probabilities, indices, class_names, title, path, t):
-    """Images with predicted / true label and confidence, green when right and red when wrong."""
-    cols = 6
+    """Images with predicted / true label and confidence, green when right and red when wrong; a few images (a
+    nearly perfect model's mistakes) get a narrow figure, not a row of blanks."""
+    cols = min(6, max(3, len(indices)))
     rows = max(1, int(np.ceil(len(indices) / cols)))
     fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.5 * rows))
     fig.suptitle(title, fontweight="bold")
