@@ -115,7 +115,7 @@ def image_grid(images, labels, probabilities, indices, class_names, title, path,
     nearly perfect model's mistakes) get a narrow figure, not a row of blanks."""
     cols = min(6, max(3, len(indices)))
     rows = max(1, int(np.ceil(len(indices) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.5 * rows))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.5 * rows), layout="constrained")
     fig.suptitle(title, fontweight="bold")
     for ax in np.atleast_1d(axes).flat:
         ax.axis("off")
