@@ -196,3 +196,16 @@ def test_the_page_answers_each_model_on_its_engine(server):
     listed = json.loads(urllib.request.urlopen(server + "api/models", timeout=30).read())["models"]
     engines = {m["id"]: m["engine"] for m in listed}
     assert engines == {"mobilenetv2": "openvino" if openvino_available() else "tf", "cnn": "tf"}
+
+
+def test_the_page_asks_for_a_digit_only_where_the_run_reads_digits(server):
+    from types import SimpleNamespace
+
+    from transferbench.serve import page_subject
+
+    page = urllib.request.urlopen(server, timeout=30).read().decode()
+    assert "Draw a digit with the mouse or a finger" in page  # the digit run the server serves
+    shapes = SimpleNamespace(convention="folder", class_names=["circle", "square", "triangle"])
+    assert page_subject(shapes) == "one of its classes (circle, square, triangle)"
+    many = SimpleNamespace(convention="resize", class_names=[f"c{i}" for i in range(10)])
+    assert page_subject(many) == "one of its classes (c0, c1, c2, c3, c4, c5, …)"

@@ -9,6 +9,7 @@ import base64
 import io
 import threading
 from dataclasses import dataclass
+from html import escape
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -220,6 +221,14 @@ async def read_bounded(request):
     return b"".join(chunks)
 
 
+def page_subject(book, shown=6):
+    """What the page asks people to draw: a digit for a digit run, else one of the run's classes (the first few)."""
+    if book.convention == "digit":
+        return "a digit"
+    names = book.class_names[:shown] + (["…"] if len(book.class_names) > shown else [])
+    return f"one of its classes ({', '.join(names)})"
+
+
 def make_app(book, run_name):
     """The Starlette application of the page."""
     from starlette.applications import Starlette
@@ -228,7 +237,9 @@ def make_app(book, run_name):
     from starlette.routing import Route
 
     page = PageTemplate(resources.files("transferbench").joinpath("serve_page.html").read_text(encoding="utf-8"))
-    html = page.safe_substitute(run=run_name, max_bytes=f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+    html = page.safe_substitute(
+        run=run_name, max_bytes=f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB", subject=escape(page_subject(book))
+    )
 
     async def index(request):
         return HTMLResponse(html)
