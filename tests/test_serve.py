@@ -201,7 +201,7 @@ def test_the_page_answers_each_model_on_its_engine(server):
 def test_the_page_asks_for_a_digit_only_where_the_run_reads_digits(server):
     from types import SimpleNamespace
 
-    from transferbench.serve import page_subject
+    from transferbench.serve import page_html, page_subject
 
     page = urllib.request.urlopen(server, timeout=30).read().decode()
     assert "Draw a digit with the mouse or a finger" in page  # the digit run the server serves
@@ -209,3 +209,6 @@ def test_the_page_asks_for_a_digit_only_where_the_run_reads_digits(server):
     assert page_subject(shapes) == "one of its classes (circle, square, triangle)"
     many = SimpleNamespace(convention="resize", class_names=[f"c{i}" for i in range(10)])
     assert page_subject(many) == "one of its classes (c0, c1, c2, c3, c4, c5, …)"
+    odd = SimpleNamespace(convention="folder", class_names=["<b>cat</b>", "dog"])
+    html = page_html(odd, "run <i>1</i>")
+    assert "<b>cat" not in html and "&lt;b&gt;cat&lt;/b&gt;" in html and "run &lt;i&gt;1&lt;/i&gt;" in html

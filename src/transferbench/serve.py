@@ -229,6 +229,13 @@ def page_subject(book, shown=6):
     return f"one of its classes ({', '.join(names)})"
 
 
+def page_html(book, run_name):
+    """The page's HTML for this run, its names escaped (a folder may be called anything)."""
+    page = PageTemplate(resources.files("transferbench").joinpath("serve_page.html").read_text(encoding="utf-8"))
+    size = f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB"
+    return page.safe_substitute(run=escape(run_name), max_bytes=size, subject=escape(page_subject(book)))
+
+
 def make_app(book, run_name):
     """The Starlette application of the page."""
     from starlette.applications import Starlette
@@ -236,10 +243,7 @@ def make_app(book, run_name):
     from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
     from starlette.routing import Route
 
-    page = PageTemplate(resources.files("transferbench").joinpath("serve_page.html").read_text(encoding="utf-8"))
-    html = page.safe_substitute(
-        run=run_name, max_bytes=f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB", subject=escape(page_subject(book))
-    )
+    html = page_html(book, run_name)
 
     async def index(request):
         return HTMLResponse(html)
