@@ -112,8 +112,7 @@ def _read_folder_images(paths, grayscale):
     from .image_input import folder_pixels
 
     side = (FOLDER_SIDE, FOLDER_SIDE)
-    array = np.stack([_open_image(path, lambda image: folder_pixels(image, side, grayscale)) for path in paths])
-    return array[..., None] if grayscale else array
+    return np.stack([_open_image(path, lambda image: folder_pixels(image, side, grayscale)) for path in paths])
 
 
 def read_image_folder(root, test_fraction=0.2, seed=0):

@@ -48,8 +48,7 @@ def load_image(source, shape, convention="resize", normalize=True, max_pixels=MA
                 if image.width * image.height > max_pixels:
                     raise ImageError(f"image is {image.width}x{image.height}, over the {max_pixels:,}-pixel limit")
                 if convention == "folder":
-                    pixels = folder_pixels(image, shape[:2], shape[-1] == 1)
-                    return pixels[..., None] if pixels.ndim == 2 else pixels
+                    return folder_pixels(image, shape[:2], shape[-1] == 1)
                 image = as_shown(image)
                 if convention == "digit" and normalize:
                     return _as_shape(normalize_digit(np.asarray(image.convert("L"), np.uint8)), shape)
@@ -93,11 +92,13 @@ def as_shown(image):
 
 def folder_pixels(image, size, grayscale):
     """A just-opened image as an image folder dataset holds it: as shown (as_shown), grey or RGB, resized bilinearly
-    to size (H, W). The folder reader and predict both use it, so a new photo meets the model as its training images
-    did. A JPEG is decoded at the smallest DCT scale still larger than the size: a 12-megapixel photo 3x faster."""
+    to size (H, W), with a channel axis. The folder reader and predict both use it, so a new photo meets the model as
+    its training images did. A JPEG is decoded at the smallest DCT scale still larger than the size: a 12-megapixel
+    photo 3x faster."""
     image.draft(image.mode, (max(size),) * 2)
     image = as_shown(image).convert("L" if grayscale else "RGB")
-    return np.asarray(image.resize((size[1], size[0]), Image.Resampling.BILINEAR), np.uint8)
+    pixels = np.asarray(image.resize((size[1], size[0]), Image.Resampling.BILINEAR), np.uint8)
+    return pixels[..., None] if grayscale else pixels
 
 
 def _as_shape(digit, shape):
