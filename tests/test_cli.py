@@ -83,6 +83,7 @@ def test_end_to_end_writes_every_file_with_the_schema(tiny_run):
         assert set(row["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
         assert len(row["history"]["val_loss"]) == row["epochs_run"]
         if row["phase"] == "frozen":  # the default fair recipe: three learning rates, up to 100 epochs each
+            assert row["engine"] == "tf" and row["engine_check"].startswith("auto: a pass over 768 images at 32 px")
             assert set(row["lr_grid"]) == {"0.0001", "0.001", "0.01"} and 1 <= row["epochs_run"] <= 100
             assert row["lr_epochs"][f"{row['learning_rate']:g}"] == row["epochs_run"]
         else:

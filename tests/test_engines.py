@@ -8,7 +8,14 @@ import pytest
 
 from transferbench import engines
 from transferbench.backbones import BACKBONES
-from transferbench.engines import MAX_RELATIVE, choose, resolve_engine, tf_forward, why_tensorflow
+from transferbench.engines import (
+    MAX_RELATIVE,
+    auto_min_images,
+    choose,
+    resolve_engine,
+    tf_forward,
+    why_tensorflow,
+)
 from transferbench.features import extract, extractor_for
 from transferbench.modeling import build_base, build_transfer_model, choose_weights
 
@@ -217,6 +224,21 @@ def test_auto_follows_the_registrys_measured_sizes():
     assert resolve_engine("auto", None, 96) == "tf"  # a scratch CNN: never measured
     assert resolve_engine("tf", BACKBONES["mobilenetv2"], 96) == "tf"
     assert resolve_engine("openvino", BACKBONES["vgg16"], 96) == "openvino"
+
+
+def test_auto_keeps_a_pass_too_short_to_repay_the_conversion_on_tensorflow():
+    mobilenet = BACKBONES["mobilenetv2"]
+    passes = [resolve_engine("auto", mobilenet, 32, images=n) for n in (24_999, 25_000, 70_000)]
+    assert passes == ["tf", "openvino", "openvino"]
+    assert auto_min_images(96) == 2_778  # a 96 px image costs 9 times a 32 px one
+    assert [resolve_engine("auto", mobilenet, 96, images=n) for n in (2_777, 2_778)] == ["tf", "openvino"]
+    assert resolve_engine("openvino", mobilenet, 32, images=10) == "openvino"  # asked for: converted however short
+    assert resolve_engine("auto", mobilenet, 32, "int8", images=10) == "openvino"  # int8 exists only on OpenVINO
+    why = why_tensorflow("auto", mobilenet, 32, 768)
+    assert why == (
+        "auto: a pass over 768 images at 32 px is too short to repay converting it for OpenVINO, which needs "
+        "25,000; --engine openvino forces it"
+    )
 
 
 def test_a_cache_hit_records_the_engine_its_features_really_came_from(tmp_path, monkeypatch, capsys):

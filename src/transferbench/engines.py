@@ -24,6 +24,9 @@ CHECK_IMAGES = 32
 MIN_PART = 8  # images per OpenVINO stream's call, at least
 TIMED_CALLS = 2  # per engine, best of: one batch each after the check has warmed both
 SLOWER_MARGIN = 1.1  # tensorflow this much faster on the timed batch: say so (the choice stays reproducible)
+# auto: a feature pass shorter than this many images at 32 px (a pass's cost grows with the input's area) stays on
+# TensorFlow, since converting and compiling for OpenVINO (3-9 s a pass) would cost more than it saves
+AUTO_MIN_IMAGES_AT_32 = 25_000
 
 
 def openvino_available():
@@ -228,19 +231,36 @@ def model_forward(model, engine, threads=None, label="model"):
     return (lambda images: forward(np.asarray(images, np.uint8))[0]), choice
 
 
-def why_tensorflow(requested, backbone_spec):
-    """Why a pass resolved to TensorFlow before any check: the flag, OpenVINO missing, or the registry's rule."""
+def auto_min_images(input_size):
+    """The fewest images a feature pass at this input size needs for auto to convert it to OpenVINO."""
+    return math.ceil(AUTO_MIN_IMAGES_AT_32 * (32 / input_size) ** 2)
+
+
+def too_short_for_openvino(images, input_size):
+    """True for a feature pass of `images` images too short to repay OpenVINO's conversion (None: not a pass)."""
+    return images is not None and images < auto_min_images(input_size)
+
+
+def why_tensorflow(requested, backbone_spec, input_size=None, images=None):
+    """Why a pass resolved to TensorFlow before any check: the flag, OpenVINO missing, a short pass, or the
+    registry's rule."""
     if requested == "tf":
         return "--engine tf"
     if not openvino_available():
         return "auto: OpenVINO is not installed (pip install -e '.[openvino]')"
+    if input_size and too_short_for_openvino(images, input_size):
+        return (
+            f"auto: a pass over {images:,} images at {input_size} px is too short to repay converting it for "
+            f"OpenVINO, which needs {auto_min_images(input_size):,}; --engine openvino forces it"
+        )
     name = backbone_spec.name if backbone_spec else "this model"
     return f"auto: OpenVINO measured no faster for {name} at this size"
 
 
-def resolve_engine(requested, backbone_spec, input_size, precision="fp32"):
+def resolve_engine(requested, backbone_spec, input_size, precision="fp32", images=None):
     """The engine to try for a backbone: 'auto' picks OpenVINO where it measured faster (the registry's
-    openvino_faster sizes) and it is installed, and always for int8; 'openvino' without it is a UsageError."""
+    openvino_faster sizes), it is installed and the feature pass (of `images` images, when given) is long enough to
+    repay converting it; int8 always runs on OpenVINO; 'openvino' without it is a UsageError."""
     from .errors import UsageError
 
     if precision == "int8":
@@ -256,4 +276,6 @@ def resolve_engine(requested, backbone_spec, input_size, precision="fp32"):
     if requested == "openvino":
         return "openvino"
     faster = backbone_spec.openvino_faster if backbone_spec else None  # no backbone (a scratch CNN): not measured
+    if too_short_for_openvino(images, input_size):
+        return "tf"
     return "openvino" if faster and input_size >= faster else "tf"

@@ -26,6 +26,20 @@ def weights_identity(spec, cfg, choice):
     return f"random:seed={cfg.seed}" if choice.keras_value is None else choice.label
 
 
+def pass_images(ctx):
+    """(split names, image arrays) of a frozen pass: the pool and test images with a pool (the grid), else the
+    cell's own splits."""
+    if ctx.index is not None:
+        return ("pool", "test"), [ctx.pool, ctx.splits.x_test]
+    return SPLIT_NAMES, [getattr(ctx.splits, f"x_{split}") for split in SPLIT_NAMES]
+
+
+def pass_engine(cfg, spec, ctx):
+    """The engine a frozen pass tries (engines.resolve_engine), given how many images it runs over."""
+    images = sum(len(split) for split in pass_images(ctx)[1]) if cfg.engine == "auto" else None  # auto's rule only
+    return resolve_engine(cfg.engine, spec, cfg.input_size, cfg.precision, images)
+
+
 def frozen_key(spec, cfg, ctx, choice, model):
     """Cache key of a frozen backbone's features: everything that changes them."""
     return feature_key(
@@ -36,7 +50,7 @@ def frozen_key(spec, cfg, ctx, choice, model):
         data=ctx.data_digest,
         keras=keras.__version__,
         tensorflow=ctx.tf_version,
-        engine=resolve_engine(cfg.engine, spec, cfg.input_size, cfg.precision),
+        engine=pass_engine(cfg, spec, ctx),
         **({"precision": "int8"} if cfg.precision == "int8" else {}),  # fp32 keys stay as they were
     )
 
@@ -46,7 +60,7 @@ def cached_features(model, cfg, ctx, key, cut_after, label, spec):
 
     With a pool (the grid of budgets and seeds), they are computed once over the pool and the test
     images and sliced with this cell's indices; otherwise over the cell's own splits."""
-    sources = ("pool", "test") if ctx.index is not None else SPLIT_NAMES
+    sources, image_sets = pass_images(ctx)
     needed = [f"pooled_{s}" for s in sources] + ([f"cut_{s}" for s in sources] if cut_after else [])
     int8 = cfg.precision == "int8"
     needed += ["pooled_test_fp32"] if int8 else []
@@ -54,7 +68,7 @@ def cached_features(model, cfg, ctx, key, cut_after, label, spec):
     first_use = key not in ctx.cache.memory  # computed or read from disk now: notices print once, not per grid cell
     entry = ctx.cache.get(key, needed)
     seconds, hit = 0.0, entry is not None
-    engine = resolve_engine(cfg.engine, spec, cfg.input_size, cfg.precision)
+    engine = pass_engine(cfg, spec, ctx)
     used = {"engine": engine, "engine_check": "features read from the cache", "precision": cfg.precision}
     if entry is not None:  # what the pass that made them really ran on (a fallback is kept under its key)
         used.update({name: str(entry[f"used_{name}"]) for name in ("engine", "precision") if f"used_{name}" in entry})
@@ -62,8 +76,6 @@ def cached_features(model, cfg, ctx, key, cut_after, label, spec):
         extractor = extractor_for(model, cut_after)
         batch = cfg.extract_batch_size or auto_extract_batch(cfg.input_size)
         start = time.perf_counter()
-        images = {"pool": ctx.pool, "test": ctx.splits.x_test}
-        image_sets = [images[s] if s in images else getattr(ctx.splits, f"x_{s}") for s in sources]
         entry, choice = {}, []
         plain = extractor_for(model, cut_after, fast_convs=False) if engine == "openvino" else None
         passes = extract(
@@ -80,7 +92,7 @@ def cached_features(model, cfg, ctx, key, cut_after, label, spec):
         int8 = int8 and choice[0].engine == "openvino"
         used = {**choice[0].record(), "precision": "int8" if int8 else "fp32"}
         if engine == "tf":
-            used["engine_check"] = why_tensorflow(cfg.engine, spec)
+            used["engine_check"] = why_tensorflow(cfg.engine, spec, cfg.input_size, sum(map(len, image_sets)))
         entry.update(used_engine=np.array(used["engine"]), used_precision=np.array(used["precision"]))
         for split, outputs in zip(sources, passes):
             entry[f"pooled_{split}"] = outputs[-1]
