@@ -6,7 +6,7 @@ import pytest
 from conftest import three_classes
 
 from transferbench import head_search
-from transferbench.head_search import FusedAdam, HeadSearch, RateDrop, chain_parts, prefetched_chunks
+from transferbench.head_search import FusedAdam, HeadSearch, RateDrop, chain_parts
 from transferbench.training import compile_model
 
 
@@ -32,7 +32,7 @@ def test_fused_adam_makes_keras_adams_update():
     assert not np.allclose(ours.numpy(), start)
 
 
-@pytest.mark.parametrize("chunk_rows", [8192, 64])  # one chunk an epoch; seven, each gathered while one trains
+@pytest.mark.parametrize("chunk_rows", [8192, 64])  # one chunk an epoch, or seven
 def test_one_candidate_trains_as_keras_fit(monkeypatch, chunk_rows):
     monkeypatch.setattr(head_search, "CHUNK_ROWS", chunk_rows)
     train, val = three_classes(400)
@@ -47,15 +47,6 @@ def test_one_candidate_trains_as_keras_fit(monkeypatch, chunk_rows):
     for mine, theirs in zip(head.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
     assert record["lr_grid"] is None and record["epochs_run"] == record["best_epoch"] == 4
-
-
-def test_prefetched_chunks_hold_the_rows_in_order_and_only_them():
-    x, y = np.arange(20, dtype=np.float32).reshape(10, 2), np.arange(10, dtype=np.int32)
-    order = np.array([3, 1, 4, 0, 9, 2, 6, 5, 8, 7])
-    chunks = list(prefetched_chunks(x, y, order, 4))
-    assert [len(c[1]) for c in chunks] == [4, 4, 2]
-    np.testing.assert_array_equal(np.concatenate([c[1].numpy() for c in chunks]), order)
-    np.testing.assert_array_equal(np.concatenate([c[0].numpy() for c in chunks]), x[order])
 
 
 def test_each_candidate_keeps_its_own_early_stopping_and_the_best_one_wins():

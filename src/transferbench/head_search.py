@@ -6,15 +6,14 @@ restored), so a candidate ends when it would have ended alone. The head's leadin
 dropout) run once per batch, by the first running candidate's layers, and every candidate trains on that same
 dropped-out batch: each still sees fresh masks as it would alone, the learning rates are compared on common noise,
 and a step draws one input mask instead of one per candidate. The winner is the one with the lowest validation loss.
-Batches are the ones Keras's `fit` would make (graph_fit.keras_order), gathered chunk by chunk (the next chunk while
-the current one trains), so large feature arrays are never copied whole; the first candidate is the head itself, so
-with one learning rate this trains as `fit` does.
+Batches are the ones Keras's `fit` would make (graph_fit.keras_order), gathered chunk by chunk, so large feature
+arrays are never copied whole; the first candidate is the head itself, so with one learning rate this trains as
+`fit` does.
 """
 
 import math
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import keras
@@ -101,24 +100,6 @@ def chain_parts(head):
         return (), (head,)
     first = next((i for i, layer in enumerate(layers) if layer.weights), len(layers))
     return tuple(layers[:first]), tuple(layers[first:])
-
-
-def prefetched_chunks(x, y, order, rows_per_chunk):
-    """The rows of x and y in this order, chunk by chunk, as tensors; each chunk is gathered on a worker thread while
-    the one before it trains, since gathering a chunk of wide features takes about as long as a short step's graph
-    call does."""
-
-    def gather(begin):
-        rows = order[begin : begin + rows_per_chunk]
-        return tf.constant(x[rows]), tf.constant(y[rows])
-
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        pending = worker.submit(gather, 0)
-        for begin in range(rows_per_chunk, len(order) + rows_per_chunk, rows_per_chunk):
-            chunk = pending.result()
-            if begin < len(order):
-                pending = worker.submit(gather, begin)
-            yield chunk
 
 
 def _forward(layers, x):
@@ -225,8 +206,10 @@ class HeadSearch:
         heads = [c.head for c in running]
         optimizers = [c.optimizer for c in running]
         sums = np.zeros((len(running), 2))
-        for x_chunk, y_chunk in prefetched_chunks(x, y, order, max(size, CHUNK_ROWS // size * size)):
-            sums += train_chunk(heads, optimizers, x_chunk, y_chunk).numpy()
+        rows_per_chunk = max(size, CHUNK_ROWS // size * size)
+        for begin in range(0, len(y), rows_per_chunk):
+            rows = order[begin : begin + rows_per_chunk]
+            sums += train_chunk(heads, optimizers, tf.constant(x[rows]), tf.constant(y[rows])).numpy()
             if interrupts.requested():
                 break
         return [(loss / len(y), correct / len(y)) for loss, correct in sums]
