@@ -183,6 +183,15 @@ def search_seconds(step_ms, candidate_epochs, steps_per_epoch):
     return sum(steps_per_epoch * step_ms[sum(e > epoch for e in epochs)] / 1e3 for epoch in range(epochs[0]))
 
 
+def model_epochs(text):
+    """(model, candidate epochs) from 'resnet50=100,24,20'."""
+    name, _, epochs = text.partition("=")
+    try:
+        return name, tuple(int(e) for e in epochs.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MODEL=E,E,E such as resnet50=100,24,20, not {text!r}") from None
+
+
 def main():
     """Print the ladder for each head, with what the search would take at each rung's step."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -192,6 +201,7 @@ def main():
         "--candidate-epochs",
         action="append",
         default=[],
+        type=model_epochs,
         metavar="MODEL=E,E,E",
         help="epochs each learning rate ran in a full default run, for the search estimate; repeatable (default: "
         + ", ".join(f"{name}={','.join(map(str, e))}" for name, e in CANDIDATE_EPOCHS.items())
@@ -207,10 +217,7 @@ def main():
     from transferbench.backbones import BACKBONES
 
     print(f"CPU: {cpu_model()}; float32 matmul {matmul_rate() / 1e9:.1f} G multiply-adds/s")
-    candidate_epochs = dict(CANDIDATE_EPOCHS)
-    for item in args.candidate_epochs:
-        name, _, epochs = item.partition("=")
-        candidate_epochs[name] = tuple(int(e) for e in epochs.split(","))
+    candidate_epochs = {**CANDIDATE_EPOCHS, **dict(args.candidate_epochs)}
     steps_per_epoch = -(-TRAIN_ROWS // args.batch_size)
     rng = np.random.default_rng(0)
     for name in args.models.split(","):
