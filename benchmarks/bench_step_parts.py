@@ -49,10 +49,12 @@ def dropout_mask(generator, shape, rate, bits):
 
 class PlainHead:
     """One candidate's head as variables: a Dense kernel and bias per dense layer, gamma and beta (and moving
-    statistics) per batchnorm, the output layer, and fused Adam's moments."""
+    statistics) per batchnorm, the output layer, and the search's fused Adam over them."""
 
     def __init__(self, spec, width, classes, seed):
         import tensorflow as tf
+
+        from transferbench.head_search import FusedAdam
 
         init = tf.keras.initializers.GlorotUniform(seed=seed)
         self.layers, self.variables, fan_in = [], [], width
@@ -69,8 +71,7 @@ class PlainHead:
                 self.variables += [gamma, beta]
             else:
                 self.layers.append((kind, value))
-        self.moments = [(tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v))) for v in self.variables]
-        self.iterations = tf.Variable(0.0)
+        self.optimizer = FusedAdam(self.variables, 1e-3)  # the search's own Adam
 
     def logits(self, x, generator, bits, product_dtype, skip_leading_dropout):
         """The head in training mode; its leading dropout is skipped when the caller applied a shared one."""
@@ -90,26 +91,6 @@ class PlainHead:
                 moving_var.assign(0.99 * moving_var + 0.01 * var)
                 x = tf.nn.batch_normalization(x, mean, var, beta, gamma, 1e-3)
         return x
-
-    def adam(self, grads, rate):
-        """Keras's Adam update through TensorFlow's fused kernel, as head_search.FusedAdam applies it."""
-        import tensorflow as tf
-
-        self.iterations.assign_add(1.0)
-        b1, b2 = tf.constant(0.9), tf.constant(0.999)
-        for variable, (m, v), grad in zip(self.variables, self.moments, grads):
-            tf.raw_ops.ResourceApplyAdam(
-                var=variable.handle,
-                m=m.handle,
-                v=v.handle,
-                beta1_power=0.9**self.iterations,
-                beta2_power=0.999**self.iterations,
-                lr=tf.constant(rate),
-                beta1=b1,
-                beta2=b2,
-                epsilon=tf.constant(1e-7),
-                grad=grad,
-            )
 
 
 def plain_step_ms(spec, x, y, candidates, *, bits, product_dtype, adam, batch_size):
@@ -139,7 +120,7 @@ def plain_step_ms(spec, x, y, candidates, *, bits, product_dtype, adam, batch_si
             grads = tape.gradient(loss, [head.variables for head in heads])
             for head, head_grads in zip(heads, grads):
                 if adam:
-                    head.adam(head_grads, 1e-3)
+                    head.optimizer.apply(head_grads)
                 else:  # keep the gradients alive without updating anything
                     total += tf.add_n([tf.reduce_sum(g[..., :1]) for g in head_grads])
             total += loss

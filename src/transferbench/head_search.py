@@ -79,7 +79,7 @@ class FusedAdam:
         beta_1_power, beta_2_power = self.beta_1**self.iterations, self.beta_2**self.iterations
         for variable, (m, v), grad in zip(self.variables, self.moments, grads):
             tf.raw_ops.ResourceApplyAdam(
-                var=getattr(variable, "value", variable).handle,
+                var=variable.handle,  # a Keras variable or a tf.Variable
                 m=m.handle,
                 v=v.handle,
                 beta1_power=beta_1_power,
