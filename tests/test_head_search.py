@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import three_classes
 
 from transferbench import head_search
@@ -18,10 +19,11 @@ def _head(dim=12):
     return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden), name="head")
 
 
-def test_fused_adam_makes_keras_adams_update():
+@pytest.mark.parametrize("variable", [keras.Variable, tf.Variable])  # a head's weights, or plain TensorFlow's
+def test_fused_adam_makes_keras_adams_update(variable):
     rng = np.random.default_rng(1)
     start = rng.normal(size=(5, 4)).astype(np.float32)
-    ours, theirs = keras.Variable(start), keras.Variable(start)
+    ours, theirs = variable(start), keras.Variable(start)
     fused = FusedAdam([ours], 0.01)
     reference = keras.optimizers.Adam(0.01)
     for _ in range(6):
