@@ -1,12 +1,15 @@
-"""What three changes of the fair recipe's head search would save and cost, measured against the search as the recipe
-runs it (every candidate until its own patience ends it, in float32) on the same cached features:
+"""What changes of the fair recipe's head search save and cost, measured against the search as the recipe runs it
+(every candidate until its own patience ends it or it cannot catch the leader, in float32) on the same cached
+features:
 
 - race: keep only the leader (lowest validation loss so far) after N epochs, the issue's "stop a candidate as soon
   as it cannot win" by its simplest rule (HeadSearch(race_after=N));
 - bf16: the head's hidden Dense layers compute in bfloat16, weights kept in float32 (build_head(hidden_dtype=
   'mixed_bfloat16')); fast where the CPU has AVX512_BF16 or AMX;
 - plateau: one candidate instead of three, starting at the recipe's middle rate and cut tenfold to its lowest after
-  2 epochs without a lower validation loss (HeadSearch(rate_drop=RateDrop(...)), as Keras's ReduceLROnPlateau).
+  2 epochs without a lower validation loss (HeadSearch(rate_drop=RateDrop(...)), as Keras's ReduceLROnPlateau);
+- nocut: the search without the recipe's cannot-win cut (HeadSearch(cut_window=None)), only patience stopping a
+  candidate: what the cut saves, and whether it changed the winner.
 
     python benchmarks/bench_search_changes.py --models resnet50                 # race after 5 epochs
     python benchmarks/bench_search_changes.py --change bf16 --models resnet50,mobilenetv2 --work DIR
@@ -15,7 +18,7 @@ Runs `transferbench run --recipe fair --fine-tune none --weights random` in chil
 as the recipe does (it extracts the features, unless `--work` holds a cache with them), then the same run with the
 change. Prints, per backbone, its feature pass, each search's seconds, chosen rate, candidate epochs and test
 accuracy, and seconds per candidate-epoch; the last line gives the change's speed-up and accuracy change. No
-change is the recipe: they measure what it would give up or gain.
+change is the recipe: they measure what it would give up or gain (nocut: what the recipe's cut gains).
 """
 
 import argparse
@@ -37,6 +40,8 @@ def child(change, race_after, argv):
         rows.HeadSearch = functools.partial(HeadSearch, race_after=race_after)
     elif change == "plateau":
         rows.HeadSearch = scheduled_search
+    elif change == "nocut":
+        rows.HeadSearch = uncut_search
     else:
         modeling.build_head = functools.partial(modeling.build_head, hidden_dtype="mixed_bfloat16")
     return cli.main(argv)
@@ -48,7 +53,14 @@ def scheduled_search(head, learning_rates, **settings):
 
     rates = sorted(learning_rates)
     drop = RateDrop(patience=2, factor=0.1, min_rate=rates[0])
-    return HeadSearch(head, (rates[len(rates) // 2],), rate_drop=drop, **settings)
+    return HeadSearch(head, (rates[len(rates) // 2],), rate_drop=drop, **{**settings, "cut_window": None})
+
+
+def uncut_search(head, learning_rates, **settings):
+    """The recipe's search with patience alone stopping candidates."""
+    from transferbench.head_search import HeadSearch
+
+    return HeadSearch(head, learning_rates, **{**settings, "cut_window": None})
 
 
 def candidate_epochs(row):
@@ -73,7 +85,9 @@ def main():
     if sys.argv[1:2] == ["--child"]:
         return child(sys.argv[2], int(sys.argv[3]), sys.argv[4:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--change", choices=("race", "bf16", "plateau"), default="race", help="default: %(default)s")
+    parser.add_argument(
+        "--change", choices=("race", "bf16", "plateau", "nocut"), default="race", help="default: %(default)s"
+    )
     parser.add_argument("--models", default="resnet50", help="backbones (default: %(default)s)")
     parser.add_argument("--race-after", type=int, default=5, help="epochs before the race (default: %(default)s)")
     parser.add_argument("--work", metavar="DIR", help="folder for the runs and the cache (default: a temporary one)")
@@ -87,7 +101,12 @@ def main():
     print(f"CPU: {cpu_model()}")
     passthrough += ["--models", args.models]
     names = args.models.split(",")
-    labels = {"race": f"race after {args.race_after} epochs", "bf16": "bf16 hidden layers", "plateau": "one rate, cut"}
+    labels = {
+        "race": f"race after {args.race_after} epochs",
+        "bf16": "bf16 hidden layers",
+        "plateau": "one rate, cut",
+        "nocut": "without the cut",
+    }
     label = labels[args.change]
     recipe = run(work / "recipe", work / "cache", "side-by-side", passthrough)
     program = (str(Path(__file__).resolve()), "--child", args.change, str(args.race_after))

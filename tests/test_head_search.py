@@ -147,3 +147,50 @@ def test_a_head_can_compute_its_hidden_layers_in_bfloat16():
     assert (dense.compute_dtype, dense.variable_dtype) == ("bfloat16", "float32")
     assert mixed.get_layer("output").compute_dtype == "float32"  # the softmax and the loss stay in float32
     assert build_head(spec, 64, 10).get_layer("head_dense_256").compute_dtype == "float32"
+
+
+def test_a_candidate_that_cannot_win_stops_and_the_others_train_as_without_the_cut():
+    train, val = three_classes(400)
+    settings = dict(epochs=20, patience=100, batch_size=32, verbose=False)  # only the cut or the cap stop them
+    cut = HeadSearch(_head(), (1e-6, 0.05), cut_window=3, **settings).fit(train, val)
+    uncut = HeadSearch(_head(), (1e-6, 0.05), **settings).fit(train, val)
+    slow, fast = cut.candidates_
+    assert slow.stop_reason == "cannot win" and 3 < slow.epochs_run < 20
+    assert fast.stop_reason == "epoch cap" and fast.epochs_run == 20
+    assert cut.record()["lr_stops"] == {"1e-06": "cannot win", "0.05": "epoch cap"}
+    assert uncut.record()["lr_stops"] == {"1e-06": "epoch cap", "0.05": "epoch cap"}
+    # the input masks come from the first candidate's dropout even after it stops: the winner trains as before
+    assert fast.history == uncut.candidates_[1].history
+    assert cut.best_.learning_rate == uncut.best_.learning_rate == 0.05
+
+
+def _with_curves(epochs, cut_window, curves):
+    """A HeadSearch whose candidates have these validation-loss histories, to ask _cannot_win about the last."""
+    search = HeadSearch(None, (), epochs=epochs, patience=5, batch_size=32, cut_window=cut_window)
+    search.candidates_ = [head_search.Candidate(0.1, None, None) for _ in curves]
+    for candidate, curve in zip(search.candidates_, curves):
+        candidate.history["val_loss"], candidate.best_loss = list(curve), min(curve)
+    return search
+
+
+def test_cannot_win_extrapolates_the_recent_pace_to_the_epoch_cap():
+    falling = [0.9 - 0.01 * epoch for epoch in range(40)]  # 0.51 after 40 epochs, 0.01 an epoch lately
+    leader = [0.45]
+    search = _with_curves(100, 10, [falling, leader])  # 60 epochs left at 0.01: it could reach 0.45
+    assert not search._cannot_win(search.candidates_[0], 40)
+    search = _with_curves(45, 10, [falling, leader])  # 5 epochs left: it can reach 0.46 at best
+    assert search._cannot_win(search.candidates_[0], 40)
+    search = _with_curves(100, 10, [falling[:8], leader])  # fewer epochs than the window: too early to say
+    assert not search._cannot_win(search.candidates_[0], 8)
+    flat = falling[:30] + [falling[29]] * 10  # no gain in its last 10 epochs: it cannot reach the leader
+    search = _with_curves(100, 10, [flat, leader])
+    assert search._cannot_win(search.candidates_[0], 40)
+    search = _with_curves(100, 10, [flat, [0.7]])  # already ahead: the leader is someone else's best, never itself
+    assert not search._cannot_win(search.candidates_[0], 40)
+
+
+def test_the_cut_needs_a_positive_window_and_no_rate_drop():
+    with pytest.raises(ValueError, match="cut_window"):
+        HeadSearch(None, (0.1,), epochs=5, patience=1, batch_size=8, cut_window=0)
+    with pytest.raises(ValueError, match="rate_drop"):
+        HeadSearch(None, (0.1,), epochs=5, patience=1, batch_size=8, cut_window=3, rate_drop=RateDrop())

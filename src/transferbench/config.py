@@ -111,7 +111,8 @@ class RunConfig:
     head_search: Literal["side-by-side", "sequential"] = setting(
         "side-by-side",
         "fair recipe, cached heads: train the learning-rate candidates side by side (one pass over each batch feeds "
-        "all, each with its own Adam and early stopping) or one after another",
+        "all, each with its own Adam and early stopping; one that cannot catch the leader at its recent pace stops) or "
+        "one after another",
     )
     engine: Literal["auto", "tf", "openvino"] = setting(
         "auto",

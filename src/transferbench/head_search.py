@@ -2,10 +2,12 @@
 
 One pass over each batch feeds all candidates: each is a copy of the head from the same initial weights with its
 own Adam (FusedAdam), and each keeps its own early stopping (patience on its validation loss, best weights
-restored), so a candidate ends when it would have ended alone. The head's leading weightless layers (its input
-dropout) run once per batch, by the first running candidate's layers, and every candidate trains on that same
-dropped-out batch: each still sees fresh masks as it would alone, the learning rates are compared on common noise,
-and a step draws one input mask instead of one per candidate. The winner is the one with the lowest validation loss.
+restored). A candidate also stops once it cannot win (`cut_window`): when even its recent rate of improvement, kept
+up to the epoch cap, would leave it above the leader's best validation loss. The head's leading weightless layers
+(its input dropout) run once per batch, always by the first candidate's layers, and every candidate trains on that
+same dropped-out batch: each still sees fresh masks as it would alone, the learning rates are compared on common
+noise, a step draws one input mask instead of one per candidate, and no candidate's training depends on when the
+others stop. The winner is the one with the lowest validation loss.
 Batches are the ones Keras's `fit` would make (graph_fit.keras_order), gathered chunk by chunk, so large feature
 arrays are never copied whole; the first candidate is the head itself, so with one learning rate this trains as
 `fit` does.
@@ -39,6 +41,7 @@ class Candidate:
     best_weights: list | None = None
     stopped: bool = False
     stale_epochs: int = 0  # epochs since the validation loss last improved or the rate was last cut
+    stop_reason: str | None = None  # 'patience', 'cannot win', 'race', 'not finite', 'epoch cap', 'interrupted'
 
     @property
     def epochs_run(self):
@@ -125,7 +128,10 @@ class HeadSearch:
     epochs only the leader (lowest validation loss so far) goes on; None, the recipe's way, trains every candidate
     until its own patience ends it. Racing measures what cutting slow starters costs (bench_search_changes.py).
     rate_drop: a RateDrop schedule for every candidate (None, the recipe's way: each keeps its rate); for measuring
-    one scheduled rate against the recipe's three fixed ones."""
+    one scheduled rate against the recipe's three fixed ones. cut_window: after each epoch, stop a candidate whose best
+    validation loss, falling for the rest of the epoch cap at its mean rate over its last `cut_window` epochs, would
+    still be above another candidate's best (a bound whenever its curve flattens, as a head's does on fixed features);
+    None: only patience stops candidates. Not with rate_drop, whose cuts make a flat curve fall again."""
 
     def __init__(
         self,
@@ -139,11 +145,14 @@ class HeadSearch:
         shared_mask=True,
         race_after=None,
         rate_drop=None,
+        cut_window=None,
         verbose=True,
     ):
+        if cut_window is not None and (cut_window < 1 or rate_drop is not None):
+            raise ValueError("cut_window must be a positive number of epochs, and cannot be used with rate_drop")
         self.head, self.learning_rates, self.seed, self.shared_mask = head, tuple(learning_rates), seed, shared_mask
         self.epochs, self.patience, self.batch_size, self.verbose = epochs, patience, batch_size, verbose
-        self.race_after, self.rate_drop = race_after, rate_drop
+        self.race_after, self.rate_drop, self.cut_window = race_after, rate_drop, cut_window
 
     def fit(self, train, val):
         """Search on train = (features, labels), validated on val = (features, labels)."""
@@ -166,13 +175,21 @@ class HeadSearch:
                 for candidate, (loss, accuracy) in zip(running, totals):
                     val_loss, val_accuracy = (float(v) for v in score(candidate.head, val_x, val_y))
                     self._end_epoch(candidate, epoch, loss, accuracy, val_loss, val_accuracy)
+                if self.cut_window:
+                    for candidate in running:
+                        if not candidate.stopped and self._cannot_win(candidate, epoch + 1):
+                            candidate.stopped, candidate.stop_reason = True, "cannot win"
                 if epoch + 1 == self.race_after:
                     leader = self._leader()
                     for candidate in self.candidates_:
-                        candidate.stopped = candidate.stopped or candidate is not leader
+                        if not candidate.stopped and candidate is not leader:
+                            candidate.stopped, candidate.stop_reason = True, "race"
                 self._say(epoch, running)
                 if interrupts.requested():
                     break
+        for candidate in self.candidates_:
+            if not candidate.stopped:
+                candidate.stop_reason = "epoch cap" if candidate.epochs_run == self.epochs else "interrupted"
         self.best_ = self._leader()
         if self.best_.best_weights is None:
             raise FloatingPointError("training loss became NaN or infinite for every learning rate")
@@ -184,12 +201,24 @@ class HeadSearch:
         """The candidate with the lowest validation loss so far (the earliest listed on a tie)."""
         return min(self.candidates_, key=lambda c: (c.best_loss, self.candidates_.index(c)))
 
+    def _cannot_win(self, candidate, epochs_run):
+        """Whether the candidate's best validation loss, falling for the epochs left at its mean rate over the last
+        cut_window epochs, would stay above another candidate's best."""
+        window = self.cut_window
+        if epochs_run <= window:
+            return False
+        best = np.minimum.accumulate(candidate.history["val_loss"])
+        rate = (best[-1 - window] - best[-1]) / window
+        reachable = best[-1] - (self.epochs - epochs_run) * rate
+        return bool(reachable > min(c.best_loss for c in self.candidates_ if c is not candidate))
+
     def record(self):
         """The fit record of the winner (as training.fit returns), with the search's time, rate, grid (best
-        validation loss per rate) and each rate's epochs."""
+        validation loss per rate), each rate's epochs and why each stopped."""
         best = self.best_
         grid = {f"{c.learning_rate:g}": c.best_loss for c in self.candidates_}
         epochs = {f"{c.learning_rate:g}": c.epochs_run for c in self.candidates_}
+        stops = {f"{c.learning_rate:g}": c.stop_reason for c in self.candidates_}
         return {
             "history": best.history,
             "train_seconds": self.train_seconds_,
@@ -198,6 +227,7 @@ class HeadSearch:
             "learning_rate": best.learning_rate,
             "lr_grid": grid if len(grid) > 1 else None,
             "lr_epochs": epochs if len(grid) > 1 else None,
+            "lr_stops": stops if len(grid) > 1 else None,
         }
 
     def _train_epoch(self, train_chunk, running, x, y, order):
@@ -218,6 +248,7 @@ class HeadSearch:
         """Traced functions: train every given head on a chunk of batches; score one head on the validation set.
         A new set of running heads traces the training function again (at most once per candidate that stops)."""
         size = self.batch_size
+        mask_layers = chain_parts(self.head)[0]  # the first candidate's, stopped or not: one stream of masks
 
         @tf.function(reduce_retracing=True)
         def train_chunk(heads, optimizers, x, y):
@@ -227,7 +258,7 @@ class HeadSearch:
                 xb, yb = x[step * size : (step + 1) * size], y[step * size : (step + 1) * size]
                 with tf.GradientTape() as tape:
                     if self.shared_mask:  # one input mask for every candidate
-                        shared = _forward(chain_parts(heads[0])[0], xb)
+                        shared = _forward(mask_layers, xb)
                         outputs = [_forward(chain_parts(head)[1], shared) for head in heads]
                     else:
                         outputs = [head(xb, training=True) for head in heads]
@@ -259,13 +290,13 @@ class HeadSearch:
         for name, value in zip(candidate.history, (loss, accuracy, val_loss, val_accuracy)):
             candidate.history[name].append(value)
         if not np.isfinite(loss):
-            candidate.stopped = True  # as TerminateOnNaN: this candidate cannot win
+            candidate.stopped, candidate.stop_reason = True, "not finite"  # as TerminateOnNaN: it cannot win
             return
         if not self.patience or val_loss < candidate.best_loss:
             candidate.best_loss, candidate.best_epoch = val_loss, epoch + 1
             candidate.best_weights = candidate.head.get_weights()
         elif epoch + 1 - candidate.best_epoch >= self.patience:
-            candidate.stopped = True
+            candidate.stopped, candidate.stop_reason = True, "patience"
         if self.rate_drop and not candidate.stopped:
             self._drop_rate(candidate)
 
@@ -286,7 +317,7 @@ class HeadSearch:
         rates = [float(c.optimizer.rate.numpy()) for c in running]
         parts = [
             f"lr {rate:g}: val_loss {c.history['val_loss'][-1]:.4f} acc {c.history['val_accuracy'][-1]:.4f}"
-            + (" (stops)" if c.stopped else "")
+            + (f" (stops: {c.stop_reason})" if c.stopped else "")
             for c, rate in zip(running, rates)
         ]
         print(f"Epoch {epoch + 1}/{self.epochs}  " + "; ".join(parts), file=sys.stdout, flush=True)

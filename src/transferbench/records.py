@@ -90,6 +90,7 @@ class RowResult:
     learning_rate: float | None = None
     lr_grid: dict | None = None  # learning rate -> best validation loss (fair recipe)
     lr_epochs: dict | None = None  # learning rate -> epochs that candidate trained (fair recipe)
+    lr_stops: dict | None = None  # learning rate -> why it stopped: patience, cannot win, epoch cap, ... (side by side)
     val_accuracy: float | None = None
     val_loss: float | None = None
     probe_C: float | None = None
@@ -136,7 +137,7 @@ class RowResult:
 
 
 RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(RowResult))
-NESTED = ("history", "lr_grid", "lr_epochs", "probe_grid", "unfrozen_layers")
+NESTED = ("history", "lr_grid", "lr_epochs", "lr_stops", "probe_grid", "unfrozen_layers")
 CSV_COLUMNS = tuple(name for name in RESULT_FIELDS if name not in NESTED)  # results.csv: every scalar field
 
 

@@ -119,7 +119,13 @@ def _train_head(head, ctx, cfg, features, row):
         return {**record, "head_search": search, "batch_size": cfg.batch_size}
     labels = (ctx.splits.y_train, ctx.splits.y_val)
     search = HeadSearch(
-        head, plan.learning_rates, epochs=plan.epochs, patience=plan.patience, batch_size=cfg.batch_size, seed=cfg.seed
+        head,
+        plan.learning_rates,
+        epochs=plan.epochs,
+        patience=plan.patience,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        cut_window=plan.cut_window,
     )
     search.fit(*zip(features, labels))
     return {**search.record(), "head_search": "side-by-side", "batch_size": cfg.batch_size}
