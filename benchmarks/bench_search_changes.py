@@ -9,7 +9,10 @@ features:
 - plateau: one candidate instead of three, starting at the recipe's middle rate and cut tenfold to its lowest after
   2 epochs without a lower validation loss (HeadSearch(rate_drop=RateDrop(...)), as Keras's ReduceLROnPlateau);
 - nocut: the search without the recipe's cannot-win cut (HeadSearch(cut_window=None)), only patience stopping a
-  candidate: what the cut saves, and whether it changed the winner.
+  candidate: what the cut saves, and whether it changed the winner;
+- numpyfeed: each chunk of batches gathered by NumPy and copied into a tensor, as the search did before
+  2026-11-30 (HeadSearch(gather_in_graph=False)); the same batches, so the same results: what gathering in the
+  graph from a tensor sharing the features' memory saves.
 
     python benchmarks/bench_search_changes.py --models resnet50                 # race after 5 epochs
     python benchmarks/bench_search_changes.py --change bf16 --models resnet50,mobilenetv2 --work DIR
@@ -18,7 +21,8 @@ Runs `transferbench run --recipe fair --fine-tune none --weights random` in chil
 as the recipe does (it extracts the features, unless `--work` holds a cache with them), then the same run with the
 change. Prints, per backbone, its feature pass, each search's seconds, chosen rate, candidate epochs and test
 accuracy, and seconds per candidate-epoch; the last line gives the change's speed-up and accuracy change. No
-change is the recipe: they measure what it would give up or gain (nocut: what the recipe's cut gains).
+change is the recipe: they measure what it would give up or gain (nocut and numpyfeed: what the recipe's way
+gains).
 """
 
 import argparse
@@ -29,6 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_heads import extraction_text, head_seconds, run  # noqa: E402
+
+CHANGES = ("race", "bf16", "plateau", "nocut", "numpyfeed")
 
 
 def child(change, race_after, argv):
@@ -42,6 +48,8 @@ def child(change, race_after, argv):
         rows.HeadSearch = scheduled_search
     elif change == "nocut":
         rows.HeadSearch = uncut_search
+    elif change == "numpyfeed":
+        rows.HeadSearch = functools.partial(HeadSearch, gather_in_graph=False)
     else:
         modeling.build_head = functools.partial(modeling.build_head, hidden_dtype="mixed_bfloat16")
     return cli.main(argv)
@@ -85,9 +93,7 @@ def main():
     if sys.argv[1:2] == ["--child"]:
         return child(sys.argv[2], int(sys.argv[3]), sys.argv[4:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--change", choices=("race", "bf16", "plateau", "nocut"), default="race", help="default: %(default)s"
-    )
+    parser.add_argument("--change", choices=CHANGES, default="race", help="default: %(default)s")
     parser.add_argument("--models", default="resnet50", help="backbones (default: %(default)s)")
     parser.add_argument("--race-after", type=int, default=5, help="epochs before the race (default: %(default)s)")
     parser.add_argument("--work", metavar="DIR", help="folder for the runs and the cache (default: a temporary one)")
@@ -106,6 +112,7 @@ def main():
         "bf16": "bf16 hidden layers",
         "plateau": "one rate, cut",
         "nocut": "without the cut",
+        "numpyfeed": "batches gathered by NumPy",
     }
     label = labels[args.change]
     recipe = run(work / "recipe", work / "cache", "side-by-side", passthrough)

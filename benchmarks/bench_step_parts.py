@@ -9,6 +9,7 @@ of `--batch-size` rows, 64 per graph call; a figure is the best of 5 calls. The 
 
 - the search: HeadSearch as the recipe runs it (bench_head_step.py's measurement);
 - plain float32: the same layers and fused Adam in plain ops, input dropout shared, masks from TensorFlow's Philox;
+- the same compiled by XLA (`jit_compile=True`), to see whether fusing the small ops pays on this CPU;
 - bit masks: every dropout mask from random bits instead of one uniform float per unit (exact for rate 0.5; other
   rates rounded to 1/256), the same distribution drawn with far fewer random numbers;
 - bfloat16 products: as bit masks, with every Dense product in bfloat16 (float32 weights; this changes numbers);
@@ -93,19 +94,21 @@ class PlainHead:
         return x
 
 
-def plain_step_ms(spec, x, y, candidates, *, bits, product_dtype, adam, batch_size):
-    """Milliseconds per step of `candidates` plain heads trained side by side on one shared input mask."""
+def plain_step_ms(spec, x, y, candidates, *, bits, product_dtype, adam, batch_size, xla=False):
+    """Milliseconds per step of `candidates` plain heads trained side by side on one shared input mask; xla: the
+    64-step call compiled by XLA (jit_compile)."""
     import tensorflow as tf
 
     generator = tf.random.Generator.from_seed(0)
     heads = [PlainHead(spec, x.shape[1], 10, seed) for seed in range(candidates)]
     leading = spec.head[0][1] if spec.head[0][0] == "dropout" else None
 
-    @tf.function
+    @tf.function(jit_compile=xla)
     def steps(x, y):
         total = tf.constant(0.0)
+        batches_x, batches_y = tf.reshape(x, [-1, batch_size, x.shape[1]]), tf.reshape(y, [-1, batch_size])
         for step in tf.range(STEPS_PER_CALL):
-            xb, yb = x[step * batch_size : (step + 1) * batch_size], y[step * batch_size : (step + 1) * batch_size]
+            xb, yb = batches_x[step], batches_y[step]  # static shapes: XLA needs them (a range slice is dynamic)
             with tf.GradientTape() as tape:
                 shared = xb * dropout_mask(generator, [batch_size, x.shape[1]], leading, bits) if leading else xb
                 losses = [
@@ -217,6 +220,7 @@ def main():
         }
         for label, options in (
             ("plain float32, Philox masks", dict(bits=False, product_dtype=tf.float32, adam=True)),
+            ("as above, compiled by XLA", dict(bits=False, product_dtype=tf.float32, adam=True, xla=True)),
             ("bit masks", dict(bits=True, product_dtype=tf.float32, adam=True)),
             ("bit masks, bfloat16 products", dict(bits=True, product_dtype=tf.bfloat16, adam=True)),
             ("as above without Adam (its share)", dict(bits=True, product_dtype=tf.bfloat16, adam=False)),

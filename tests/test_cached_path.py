@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import spec_of
 
+from transferbench import feature_cache
 from transferbench.backbones import BACKBONES
 from transferbench.cli import main
 from transferbench.config import RunConfig
@@ -110,6 +111,20 @@ BASE_KEY = dict(
 def test_cache_key_changes_when_any_input_changes(part, value):
     assert feature_key(**BASE_KEY) == feature_key(**dict(BASE_KEY))
     assert feature_key(**{**BASE_KEY, part: value}) != feature_key(**BASE_KEY)
+
+
+def test_cached_features_come_back_aligned_so_a_tensor_can_share_them(tmp_path):
+    arrays = {"pooled_pool": np.random.default_rng(0).normal(size=(50, 20)).astype(np.float32)}
+    arrays["cut_pool"] = np.asfortranarray(arrays["pooled_pool"].reshape(50, 4, 5))  # NumPy's reader keeps its order
+    FeatureCache(tmp_path).put("k", arrays, "test")
+    loaded = FeatureCache(tmp_path).get("k", list(arrays))
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(loaded[name], array)
+    assert feature_cache.is_aligned(loaded["pooled_pool"]) and loaded["cut_pool"].flags.f_contiguous
+    train = feature_cache.aligned_rows(loaded["pooled_pool"], slice(16, 48))  # 80-byte rows: 16 of them are aligned
+    assert np.shares_memory(train, loaded["pooled_pool"]) and feature_cache.is_aligned(train)
+    odd = feature_cache.aligned_rows(loaded["pooled_pool"], slice(1, 48))  # an unaligned view: copied
+    assert not np.shares_memory(odd, loaded["pooled_pool"]) and feature_cache.is_aligned(odd)
 
 
 def test_corrupt_cache_entry_is_detected_and_never_used(tmp_path, capsys):

@@ -212,13 +212,17 @@ def test_config_records_the_grid(grid_run):
 
 
 @pytest.mark.slow
-def test_fair_recipe_tries_each_head_learning_rate_and_keeps_the_best(row_inputs):
+def test_fair_recipe_tries_each_head_learning_rate_and_keeps_the_best(row_inputs, monkeypatch):
+    from transferbench import rows
     from transferbench.experiment import run_row
     from transferbench.recipes import HEAD_LRS
 
+    searches, search_class = [], rows.HeadSearch
+    monkeypatch.setattr(rows, "HeadSearch", lambda *a, **k: searches.append(search_class(*a, **k)) or searches[-1])
     cfg = RunConfig(models=["mobilenetv2"], fine_tune=["none"], weights="random", recipe="fair", disk_cache=False)
     row = run_row(spec_of(cfg, "mobilenetv2"), row_inputs(cfg)).to_dict()
     assert row["status"] == "ok", row["reason"]
+    assert [s.gathered_in_graph_ for s in searches] == [True]  # the row's features are shared with the graph
     assert set(row["lr_grid"]) == set(row["lr_epochs"]) == {f"{lr:g}" for lr in HEAD_LRS}
     assert row["learning_rate"] == float(min(row["lr_grid"], key=row["lr_grid"].get))
     assert min(row["history"]["val_loss"]) == pytest.approx(min(row["lr_grid"].values()))

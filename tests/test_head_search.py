@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from conftest import three_classes
 
-from transferbench import head_search
+from transferbench import feature_cache, head_search
 from transferbench.head_search import FusedAdam, HeadSearch, RateDrop, chain_parts
 from transferbench.training import compile_model
 
@@ -122,6 +122,31 @@ def test_candidates_train_on_one_shared_input_mask():
     own = HeadSearch(_head(), (0.01, 0.01), epochs=3, patience=0, batch_size=32, shared_mask=False, verbose=False)
     first, second = own.fit(train, val).candidates_
     assert first.history["loss"] != second.history["loss"]
+
+
+def test_batches_gathered_in_the_graph_train_as_batches_gathered_by_numpy(monkeypatch):
+    # the same batches either way, so the same search to the last digit; the shared features are left as they were
+    monkeypatch.setattr(head_search, "CHUNK_ROWS", 64)  # several chunks an epoch, the last one short
+    (x, y), (val_x, val_y) = three_classes(500)
+    train, val = (
+        (feature_cache.aligned_rows(x, np.arange(len(x))), y),
+        (feature_cache.aligned_rows(val_x, [0, 5, 9]), val_y[[0, 5, 9]]),
+    )
+    before = train[0].copy()
+    runs = [
+        HeadSearch(_head(), (1e-3, 0.05), epochs=3, patience=0, batch_size=32, gather_in_graph=g, verbose=False).fit(
+            train, val
+        )
+        for g in (True, False)
+    ]
+    assert [run.gathered_in_graph_ for run in runs] == [True, False]
+    unaligned = HeadSearch(_head(), (1e-3,), epochs=1, patience=0, batch_size=32, verbose=False)
+    assert not unaligned.fit((np.asfortranarray(train[0]), y), val).gathered_in_graph_  # not C-ordered: NumPy
+    for ours, numpy_fed in zip(*(run.candidates_ for run in runs)):
+        assert ours.history == numpy_fed.history
+        for mine, theirs in zip(ours.head.get_weights(), numpy_fed.head.get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    np.testing.assert_array_equal(train[0], before)
 
 
 def test_shared_layers_are_the_weightless_front_of_a_chain():

@@ -2,10 +2,32 @@
 
 import keras
 import numpy as np
+import pytest
+import tensorflow as tf
 
-from transferbench import lean_feed
+from transferbench import feature_cache, lean_feed
 from transferbench.evaluate import predict_probabilities
 from transferbench.training import fit
+
+
+@pytest.mark.parametrize("shape", [(40, 7), (40, 3, 2, 5)])  # pooled features, cut activations
+def test_aligned_rows_are_the_rows_and_a_tensor_shares_their_memory(shape):
+    array = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    rows = np.array([3, 0, 39, 3, 17])
+    gathered = feature_cache.aligned_rows(array, rows)
+    np.testing.assert_array_equal(gathered, array[rows])
+    assert gathered.ctypes.data % feature_cache.ALIGNMENT == 0 and gathered.flags.c_contiguous
+    shared = lean_feed.tensor_view(gathered)
+    gathered[1] = 42.0  # seen through the tensor: it is the same memory, not a copy
+    assert float(tf.reduce_min(shared[1])) == 42.0
+    unaligned = np.empty(array.size + 1, np.float32)[1:].reshape(shape)
+    unaligned[:] = array
+    assert lean_feed.tensor_view(unaligned) is None  # TensorFlow cannot use this memory as it is
+    assert lean_feed.tensor_view(gathered[:, ::2]) is None  # nor a strided view
+    for index in (slice(5, 30), np.arange(len(array)) % 3 == 0, [-1, 0]):  # as NumPy reads them
+        np.testing.assert_array_equal(feature_cache.aligned_rows(array, index), array[index])
+    with pytest.raises(IndexError, match="out of bounds"):
+        feature_cache.aligned_rows(array, [40])
 
 
 def test_batches_cover_every_row_once_per_epoch_and_reshuffle():

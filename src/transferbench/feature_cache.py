@@ -12,6 +12,34 @@ from .errors import OutputError
 from .results import atomic_write
 
 FORMAT = 1
+ALIGNMENT = 64  # bytes: TensorFlow's CPU kernels need a tensor's data this aligned to use its memory as it is
+
+
+def aligned_empty(shape, dtype=np.float32):
+    """An uninitialised C-contiguous array whose data starts on an ALIGNMENT-byte boundary."""
+    dtype, shape = np.dtype(dtype), tuple(int(n) for n in shape)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(size + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start : start + size].view(dtype).reshape(shape)
+
+
+def is_aligned(array):
+    """Whether a tensor can share this array's memory as it is: C-contiguous, not empty, ALIGNMENT-aligned."""
+    if not (isinstance(array, np.ndarray) and array.flags.c_contiguous and array.size):
+        return False
+    return array.ctypes.data % ALIGNMENT == 0
+
+
+def aligned_rows(array, rows):
+    """array[rows] (an index array, a slice or a mask) with its data on an ALIGNMENT-byte boundary, so that a tensor
+    can share its memory (lean_feed.tensor_view): NumPy's view of a slice when it already is aligned, else an aligned
+    copy."""
+    if isinstance(rows, slice) and is_aligned(array[rows]):
+        return array[rows]
+    rows = np.arange(len(array))[rows]  # as NumPy reads the index; IndexError when out of range
+    out = aligned_empty((len(rows), *array.shape[1:]), array.dtype)
+    return np.take(array, rows, axis=0, out=out, mode="clip")  # 'clip' writes straight into out; rows are in range
 
 
 def digest_arrays(*arrays):
@@ -61,7 +89,7 @@ class FeatureCache:
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["__meta__"]))
-                arrays = {name: data[name] for name in meta["checksums"]}
+                arrays = {name: _read_aligned(data, name) for name in meta["checksums"]}
             if meta.get("key") != key:
                 raise ValueError("key mismatch")
             for name, checksum in meta["checksums"].items():
@@ -99,6 +127,26 @@ class FeatureCache:
         except (OSError, OutputError) as exc:  # a full or read-only disk costs the cache, not the run
             self.folder = None  # keep every entry in memory from now on: nothing more is written or read
             print(f"feature cache: {exc}; continuing without the disk cache", file=sys.stderr)
+
+
+def _read_aligned(archive, name):
+    """One array of an open .npz read straight into an aligned buffer (lean_feed.aligned_empty), so that a tensor can
+    share it; NumPy's own reader for what that cannot hold (object or Fortran-ordered arrays)."""
+    with archive.zip.open(f"{name}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(member)
+        if fortran_order or dtype.hasobject or version not in ((1, 0), (2, 0)):
+            return archive[name]
+        array = aligned_empty(shape, dtype)
+        view = memoryview(array.reshape(-1).view(np.uint8))
+        filled = 0
+        while filled < len(view):
+            count = member.readinto(view[filled:])
+            if not count:
+                raise ValueError(f"{name} is truncated")
+            filled += count
+    return array
 
 
 def cache_entries(root):

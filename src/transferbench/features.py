@@ -5,9 +5,9 @@ BatchNormalization layer frozen (inference mode). `check_cacheable` enforces bot
 """
 
 import keras
-import numpy as np
 
 from . import interrupts
+from .feature_cache import aligned_empty
 from .layers import Preprocess, ToRGB
 from .modeling import find_base, from_raw_images
 from .progress import Counter
@@ -94,7 +94,7 @@ def extract(
 
 def _extract_one(forward, extractor, images, batch_size, progress, done):
     """Outputs of `forward` over one image array, batch by batch; stops between batches on Ctrl-C."""
-    outputs = [np.empty((len(images), *o.shape[1:]), np.float32) for o in extractor.outputs]
+    outputs = [aligned_empty((len(images), *o.shape[1:])) for o in extractor.outputs]  # a tensor can share them
     for begin in range(0, len(images), batch_size):
         for out, values in zip(outputs, forward(images[begin : begin + batch_size])):
             out[begin : begin + len(values)] = values

@@ -11,7 +11,7 @@ from .backbones import keras_models_dir
 from .config import auto_extract_batch
 from .data import sha256_of
 from .engines import resolve_engine, why_tensorflow
-from .feature_cache import feature_key
+from .feature_cache import aligned_rows, feature_key
 from .features import check_cacheable, extract, extractor_for, largest_feature
 from .records import all_but_zero
 
@@ -109,7 +109,7 @@ def cached_features(model, cfg, ctx, key, cut_after, label, spec):
         kinds = ["pooled", "cut"] if cut_after else ["pooled"]
         entry = {
             **{
-                f"{kind}_{split}": entry[f"{kind}_pool"][ctx.index[split]]
+                f"{kind}_{split}": aligned_rows(entry[f"{kind}_pool"], ctx.index[split])  # a tensor can share it
                 for kind in kinds
                 for split in ("train", "val")
             },

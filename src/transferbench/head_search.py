@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import graph_fit, interrupts
+from . import graph_fit, interrupts, lean_feed
 
 CHUNK_ROWS = 8192  # examples per graph call: a stop request waits at most one chunk
 VALIDATION_BATCH = 4096  # inference only, so a large batch costs no accuracy
@@ -122,16 +122,19 @@ def _copy_head(head, weights, learning_rate):
 class HeadSearch:
     """Train one copy of `head` per learning rate, side by side, for at most `epochs` epochs; early stopping with
     `patience` on each copy's validation loss (0: off, the last epoch counts). After `fit`, `head` holds the winner's
-    weights and `best_`, `candidates_` and `train_seconds_` describe the search. seed: set Keras's global seed
-    before the first batch (None: leave it as it is). shared_mask: every candidate trains on one dropped-out batch
-    (False: each draws its own input mask, as before; for measuring what sharing saves). race_after: after this many
-    epochs only the leader (lowest validation loss so far) goes on; None, the recipe's way, trains every candidate
+    weights and `best_`, `candidates_`, `train_seconds_` and `gathered_in_graph_` describe the search. seed: set Keras's
+    global seed before the first batch (None: leave it as it is). shared_mask: every candidate trains on one dropped-out
+    batch (False: each draws its own input mask, as before; for measuring what sharing saves). race_after: after this
+    many epochs only the leader (lowest validation loss so far) goes on; None, the recipe's way, trains every candidate
     until its own patience ends it. Racing measures what cutting slow starters costs (bench_search_changes.py).
-    rate_drop: a RateDrop schedule for every candidate (None, the recipe's way: each keeps its rate); for measuring
-    one scheduled rate against the recipe's three fixed ones. cut_window: after each epoch, stop a candidate whose best
+    rate_drop: a RateDrop schedule for every candidate (None, the recipe's way: each keeps its rate); for measuring one
+    scheduled rate against the recipe's three fixed ones. cut_window: after each epoch, stop a candidate whose best
     validation loss, falling for the rest of the epoch cap at its mean rate over its last `cut_window` epochs, would
     still be above another candidate's best (a bound whenever its curve flattens, as a head's does on fixed features);
-    None: only patience stops candidates. Not with rate_drop, whose cuts make a flat curve fall again."""
+    None: only patience stops candidates. Not with rate_drop, whose cuts make a flat curve fall again. gather_in_graph:
+    gather each batch inside the graph from a tensor sharing the features' memory, when the array allows it
+    (lean_feed.tensor_view: C-contiguous and aligned, as feature_cache.aligned_rows makes it); otherwise, or with False
+    (for measuring what it saves), each chunk of batches is gathered by NumPy and copied into a tensor."""
 
     def __init__(
         self,
@@ -146,6 +149,7 @@ class HeadSearch:
         race_after=None,
         rate_drop=None,
         cut_window=None,
+        gather_in_graph=True,
         verbose=True,
     ):
         if cut_window is not None and (cut_window < 1 or rate_drop is not None):
@@ -153,6 +157,7 @@ class HeadSearch:
         self.head, self.learning_rates, self.seed, self.shared_mask = head, tuple(learning_rates), seed, shared_mask
         self.epochs, self.patience, self.batch_size, self.verbose = epochs, patience, batch_size, verbose
         self.race_after, self.rate_drop, self.cut_window = race_after, rate_drop, cut_window
+        self.gather_in_graph = gather_in_graph
 
     def fit(self, train, val):
         """Search on train = (features, labels), validated on val = (features, labels)."""
@@ -164,14 +169,18 @@ class HeadSearch:
         if self.seed is not None:  # as the sequential search seeds each candidate's fit: the same batches
             keras.utils.set_random_seed(self.seed)
         orders = graph_fit.keras_order(len(y))
-        val_x, val_y = tf.constant(val[0]), tf.constant(np.asarray(val[1], dtype=np.int32))
+        view = lean_feed.tensor_view(x) if self.gather_in_graph else None
+        feed = (view, tf.constant(y)) if view is not None else (x, y)  # tensors: batches gathered in the graph
+        self.gathered_in_graph_ = view is not None
+        val_x = lean_feed.tensor_view(val[0])
+        val_x, val_y = tf.constant(val[0]) if val_x is None else val_x, tf.constant(np.asarray(val[1], np.int32))
         train_chunk, score = self._graphs()
         with interrupts.deferred():
             for epoch in range(self.epochs):
                 running = [c for c in self.candidates_ if not c.stopped]
                 if not running:
                     break
-                totals = self._train_epoch(train_chunk, running, x, y, next(orders).numpy())
+                totals = self._train_epoch(train_chunk, running, *feed, next(orders).numpy())
                 for candidate, (loss, accuracy) in zip(running, totals):
                     val_loss, val_accuracy = (float(v) for v in score(candidate.head, val_x, val_y))
                     self._end_epoch(candidate, epoch, loss, accuracy, val_loss, val_accuracy)
@@ -237,12 +246,17 @@ class HeadSearch:
         optimizers = [c.optimizer for c in running]
         sums = np.zeros((len(running), 2))
         rows_per_chunk = max(size, CHUNK_ROWS // size * size)
-        for begin in range(0, len(y), rows_per_chunk):
+        order = np.asarray(order, dtype=np.int32)
+        for begin in range(0, len(order), rows_per_chunk):
             rows = order[begin : begin + rows_per_chunk]
-            sums += train_chunk(heads, optimizers, tf.constant(x[rows]), tf.constant(y[rows])).numpy()
+            if tf.is_tensor(x):
+                chunk = (x, y, tf.constant(rows))
+            else:  # NumPy arrays: this chunk's batches gathered and copied, then taken in order
+                chunk = (tf.constant(x[rows]), tf.constant(y[rows]), tf.range(len(rows)))
+            sums += train_chunk(heads, optimizers, *chunk).numpy()
             if interrupts.requested():
                 break
-        return [(loss / len(y), correct / len(y)) for loss, correct in sums]
+        return [(loss / len(order), correct / len(order)) for loss, correct in sums]
 
     def _graphs(self):
         """Traced functions: train every given head on a chunk of batches; score one head on the validation set.
@@ -251,11 +265,12 @@ class HeadSearch:
         mask_layers = chain_parts(self.head)[0]  # the first candidate's, stopped or not: one stream of masks
 
         @tf.function(reduce_retracing=True)
-        def train_chunk(heads, optimizers, x, y):
+        def train_chunk(heads, optimizers, x, y, rows):
             sums = tf.zeros([len(heads), 2])  # per head: summed loss, correct predictions
-            steps = (tf.shape(y)[0] + size - 1) // size
+            steps = (tf.shape(rows)[0] + size - 1) // size
             for step in tf.range(steps):
-                xb, yb = x[step * size : (step + 1) * size], y[step * size : (step + 1) * size]
+                batch = rows[step * size : (step + 1) * size]
+                xb, yb = tf.gather(x, batch), tf.gather(y, batch)
                 with tf.GradientTape() as tape:
                     if self.shared_mask:  # one input mask for every candidate
                         shared = _forward(mask_layers, xb)

@@ -3,16 +3,27 @@
 Keras's array adapter turns whole arrays into tensors before training: measured here, fitting a small
 model on a 2.06 GiB float32 array raised peak memory by 3.8 GiB, and `tf.convert_to_tensor` alone by
 4.2 GiB. Cached cut activations at 96 px (VGG16: 6x6x512 floats per image, 4.8 GiB for MNIST) would not
-fit in 8 GiB that way, so arrays from LEAN_BYTES up are fed batch by batch instead.
+fit in 8 GiB that way, so arrays from LEAN_BYTES up are fed batch by batch instead. Where a graph gathers its
+own batches (the head search), an aligned array (feature_cache.aligned_rows) becomes a tensor over the same memory
+instead of a copy.
 """
 
 import math
 
 import keras
 import numpy as np
+import tensorflow as tf
+
+from .feature_cache import is_aligned
 
 LEAN_BYTES = 256 * 2**20  # below this Keras's own adapter is used (its copy is cheap; results unchanged)
 CHUNK_BYTES = 64 * 2**20  # input bytes per predict call on a large array
+
+
+def tensor_view(array):
+    """A tensor over the array's own memory (DLPack, no copy), or None when TensorFlow cannot use that memory as it
+    is (is_aligned)."""
+    return tf.experimental.dlpack.from_dlpack(array.__dlpack__()) if is_aligned(array) else None
 
 
 def is_large(*arrays):
