@@ -12,6 +12,7 @@ from .errors import OutputError
 from .results import atomic_write
 
 FORMAT = 1
+READ_BYTES = 16 * 2**20  # bytes per read of a cached array
 ALIGNMENT = 64  # bytes: TensorFlow's CPU kernels need a tensor's data this aligned to use its memory as it is
 
 
@@ -141,8 +142,8 @@ def _read_aligned(archive, name):
         array = aligned_empty(shape, dtype)
         view = memoryview(array.reshape(-1).view(np.uint8))
         filled = 0
-        while filled < len(view):
-            count = member.readinto(view[filled:])
+        while filled < len(view):  # in slices: a zip member's readinto reads the whole request into bytes first
+            count = member.readinto(view[filled : filled + READ_BYTES])
             if not count:
                 raise ValueError(f"{name} is truncated")
             filled += count
