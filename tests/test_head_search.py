@@ -142,6 +142,9 @@ def test_batches_gathered_in_the_graph_train_as_batches_gathered_by_numpy(monkey
     assert [run.gathered_in_graph_ for run in runs] == [True, False]
     unaligned = HeadSearch(_head(), (1e-3,), epochs=1, patience=0, batch_size=32, verbose=False)
     assert not unaligned.fit((np.asfortranarray(train[0]), y), val).gathered_in_graph_  # not C-ordered: NumPy
+    read_only = feature_cache.aligned_rows(x, np.arange(len(x)))
+    read_only.flags.writeable = False  # as a Ray worker gets its features
+    assert not unaligned.fit((read_only, y), val).gathered_in_graph_
     for ours, numpy_fed in zip(*(run.candidates_ for run in runs)):
         assert ours.history == numpy_fed.history
         for mine, theirs in zip(ours.head.get_weights(), numpy_fed.head.get_weights()):

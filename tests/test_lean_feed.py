@@ -24,6 +24,8 @@ def test_aligned_rows_are_the_rows_and_a_tensor_shares_their_memory(shape):
     unaligned[:] = array
     assert lean_feed.tensor_view(unaligned) is None  # TensorFlow cannot use this memory as it is
     assert lean_feed.tensor_view(gathered[:, ::2]) is None  # nor a strided view
+    gathered.flags.writeable = False  # as Ray's object store hands arrays out
+    assert lean_feed.tensor_view(gathered) is None
     for index in (slice(5, 30), np.arange(len(array)) % 3 == 0, [-1, 0]):  # as NumPy reads them
         np.testing.assert_array_equal(feature_cache.aligned_rows(array, index), array[index])
     with pytest.raises(IndexError, match="out of bounds"):

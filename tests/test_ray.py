@@ -92,6 +92,22 @@ def test_a_grid_on_ray_equals_the_same_grid_local(cluster, local_grid, tmp_path,
     assert not ray.is_initialized()  # the run's own connection is closed
 
 
+def test_the_fair_recipes_search_on_ray_gives_what_it_gives_here(cluster, tmp_path):
+    # a worker gets read-only features from the object store, so its search gathers batches with NumPy; here the
+    # search gathers them in the graph: the same batches, so the same row
+    argv = ["--models", "mobilenetv2", "--fine-tune", "none", "--weights", "random", "--train-limit", "300"]
+    argv += ["--test-limit", "100", "--no-report", "--no-disk-cache", "--cpus-per-row", "1"]
+    proc = _cli([*argv, "--out", str(tmp_path / "local")])
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output[-3000:]
+    assert (
+        main(["run", *argv, "--executor", "ray", "--ray-address", cluster.address, "--out", str(tmp_path / "ray")]) == 0
+    )
+    (row,) = _rows(tmp_path / "ray")
+    assert row["status"] == "ok" and row["head_search"] == "side-by-side" and len(row["lr_epochs"]) == 3
+    assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
+
+
 def _wait_for(proc, marker, timeout=300):
     seen = []
     deadline = time.time() + timeout

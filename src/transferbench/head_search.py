@@ -133,8 +133,8 @@ class HeadSearch:
     still be above another candidate's best (a bound whenever its curve flattens, as a head's does on fixed features);
     None: only patience stops candidates. Not with rate_drop, whose cuts make a flat curve fall again. gather_in_graph:
     gather each batch inside the graph from a tensor sharing the features' memory, when the array allows it
-    (lean_feed.tensor_view: C-contiguous and aligned, as feature_cache.aligned_rows makes it); otherwise, or with False
-    (for measuring what it saves), each chunk of batches is gathered by NumPy and copied into a tensor."""
+    (lean_feed.tensor_view: C-contiguous, aligned as feature_cache.aligned_rows makes it, writable); otherwise, or with
+    False (for measuring what it saves), each chunk of batches is gathered by NumPy and copied into a tensor."""
 
     def __init__(
         self,

@@ -22,8 +22,11 @@ CHUNK_BYTES = 64 * 2**20  # input bytes per predict call on a large array
 
 def tensor_view(array):
     """A tensor over the array's own memory (DLPack, no copy), or None when TensorFlow cannot use that memory as it
-    is (is_aligned)."""
-    return tf.experimental.dlpack.from_dlpack(array.__dlpack__()) if is_aligned(array) else None
+    is (is_aligned) or the array is read-only, as Ray's object store hands arrays out (the DLPack version TensorFlow
+    reads cannot say read-only)."""
+    if not (is_aligned(array) and array.flags.writeable):
+        return None
+    return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
 
 def is_large(*arrays):
