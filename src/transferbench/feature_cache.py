@@ -131,7 +131,7 @@ class FeatureCache:
 
 
 def _read_aligned(archive, name):
-    """One array of an open .npz read straight into an aligned buffer (lean_feed.aligned_empty), so that a tensor can
+    """One array of an open .npz read straight into an aligned buffer (aligned_empty), so that a tensor can
     share it; NumPy's own reader for what that cannot hold (object or Fortran-ordered arrays)."""
     with archive.zip.open(f"{name}.npy") as member:
         version = np.lib.format.read_magic(member)
