@@ -167,7 +167,7 @@ def build_parser():
         help="inference engine of the answers: auto (default) uses OpenVINO for backbones where it measured faster "
         "when the [openvino] extra is installed and it matches tf on a check; tf; or openvino for every model",
     )
-    cache = commands.add_parser("cache", help="show or clear the feature cache")
+    cache = commands.add_parser("cache", help="the feature cache: info lists its entries, clear deletes them")
     cache.add_argument("action", choices=["info", "clear"], help="info: entries and sizes; clear: delete them")
     cache.add_argument(
         "--cache-dir", metavar="DIR", help="cache root (default $TRANSFERBENCH_CACHE or ~/.cache/transferbench)"
