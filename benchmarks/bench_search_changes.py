@@ -10,12 +10,15 @@ features:
   2 epochs without a lower validation loss (HeadSearch(rate_drop=RateDrop(...)), as Keras's ReduceLROnPlateau);
 - nocut: the search without the recipe's cannot-win cut (HeadSearch(cut_window=None)), only patience stopping a
   candidate: what the cut saves, and whether it changed the winner;
+- cosine: the recipe's three rates, each decayed to 0 along a cosine over a shorter epoch cap (`--cap`, patience
+  and the cut as in the recipe): a schedule that converges in fewer epochs;
 - numpyfeed: each chunk of batches gathered by NumPy and copied into a tensor, as the search did before
   2026-11-30 (HeadSearch(gather_in_graph=False)); the same batches, so the same results: what gathering in the
   graph from a tensor sharing the features' memory saves.
 
     python benchmarks/bench_search_changes.py --models resnet50                 # race after 5 epochs
     python benchmarks/bench_search_changes.py --change bf16 --models resnet50,mobilenetv2 --work DIR
+    python benchmarks/bench_search_changes.py --change cosine --cap 30 --models vgg16,resnet50,mobilenetv2
 
 Runs `transferbench run --recipe fair --fine-tune none --weights random` in child processes on one feature cache:
 as the recipe does (it extracts the features, unless `--work` holds a cache with them), then the same run with the
@@ -27,6 +30,7 @@ gains).
 
 import argparse
 import functools
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -34,20 +38,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_heads import extraction_text, head_seconds, run  # noqa: E402
 
-CHANGES = ("race", "bf16", "plateau", "nocut", "numpyfeed")
+CHANGES = ("race", "bf16", "plateau", "nocut", "cosine", "numpyfeed")
 
 
-def child(change, race_after, argv):
-    """The CLI with every head search changed."""
+def child(change, number, argv):
+    """The CLI with every head search changed (number: the race's epochs or the cosine's cap)."""
     from transferbench import cli, modeling, rows
     from transferbench.head_search import HeadSearch
 
     if change == "race":
-        rows.HeadSearch = functools.partial(HeadSearch, race_after=race_after)
+        rows.HeadSearch = functools.partial(HeadSearch, race_after=number)
     elif change == "plateau":
         rows.HeadSearch = scheduled_search
     elif change == "nocut":
         rows.HeadSearch = uncut_search
+    elif change == "cosine":
+        rows.HeadSearch = functools.partial(cosine_search, cap=number)
     elif change == "numpyfeed":
         rows.HeadSearch = functools.partial(HeadSearch, gather_in_graph=False)
     else:
@@ -62,6 +68,19 @@ def scheduled_search(head, learning_rates, **settings):
     rates = sorted(learning_rates)
     drop = RateDrop(patience=2, factor=0.1, min_rate=rates[0])
     return HeadSearch(head, (rates[len(rates) // 2],), rate_drop=drop, **{**settings, "cut_window": None})
+
+
+def cosine_search(head, learning_rates, *, cap, **settings):
+    """The recipe's search with each rate decayed along a cosine to 0 at epoch `cap`, which is the search's cap."""
+    from transferbench.head_search import HeadSearch
+
+    class CosineSearch(HeadSearch):
+        def _end_epoch(self, candidate, epoch, *values):
+            super()._end_epoch(candidate, epoch, *values)
+            fraction = (epoch + 1) / self.epochs
+            candidate.optimizer.rate.assign(candidate.learning_rate * 0.5 * (1 + math.cos(math.pi * fraction)))
+
+    return CosineSearch(head, learning_rates, **{**settings, "epochs": cap})
 
 
 def uncut_search(head, learning_rates, **settings):
@@ -96,10 +115,11 @@ def main():
     parser.add_argument("--change", choices=CHANGES, default="race", help="default: %(default)s")
     parser.add_argument("--models", default="resnet50", help="backbones (default: %(default)s)")
     parser.add_argument("--race-after", type=int, default=5, help="epochs before the race (default: %(default)s)")
+    parser.add_argument("--cap", type=int, default=30, help="cosine: its epoch cap (default: %(default)s)")
     parser.add_argument("--work", metavar="DIR", help="folder for the runs and the cache (default: a temporary one)")
     args, passthrough = parser.parse_known_args()
-    if args.race_after < 1:
-        parser.error("--race-after must be at least 1")
+    if args.race_after < 1 or args.cap < 1:
+        parser.error("--race-after and --cap must be at least 1")
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_search_changes_"))
     work.mkdir(parents=True, exist_ok=True)
     from machine import cpu_model
@@ -111,12 +131,14 @@ def main():
         "race": f"race after {args.race_after} epochs",
         "bf16": "bf16 hidden layers",
         "plateau": "one rate, cut",
+        "cosine": f"cosine to 0 at epoch {args.cap}",
         "nocut": "without the cut",
         "numpyfeed": "batches gathered by NumPy",
     }
     label = labels[args.change]
     recipe = run(work / "recipe", work / "cache", "side-by-side", passthrough)
-    program = (str(Path(__file__).resolve()), "--child", args.change, str(args.race_after))
+    number = args.cap if args.change == "cosine" else args.race_after
+    program = (str(Path(__file__).resolve()), "--child", args.change, str(number))
     changed = run(work / args.change, work / "cache", "side-by-side", passthrough, program)
     print(f"{'':<12} {'':>9} | {'as the recipe runs it':^40} | {label:^40}")
     header = f"{'seconds':>8} {'lr':>6} {'epochs':>9} {'acc':>7} {'s/ep':>6}"
