@@ -195,6 +195,11 @@ CASES = {
         2,
         r"model file not found",
     ),
+    "predict-model-not-a-model-file": (
+        lambda t: ["predict", "--model", str(_text_file(t, "results.json")), str(t / "a.png")],
+        2,
+        r"results.json is not a saved model: pass a .keras file",
+    ),
     "predict-model-not-a-model": (
         lambda t: ["predict", "--model", str(_text_file(t, "m.keras")), str(t / "a.png")],
         2,

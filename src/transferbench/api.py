@@ -139,6 +139,9 @@ def predict(model_path, images, *, top=3, normalize=True, convention=None, show=
     )
 
 
+MODEL_SUFFIXES = (".keras", ".h5")  # what keras.models.load_model reads
+
+
 def load_model(model_path):
     """A saved transferbench model, or a UsageError saying why it cannot be loaded."""
     import keras
@@ -148,6 +151,8 @@ def load_model(model_path):
     model_path = Path(model_path)
     if not model_path.is_file():
         raise UsageError(f"model file not found: {model_path}")
+    if model_path.suffix not in MODEL_SUFFIXES:
+        raise UsageError(f"{model_path} is not a saved model: pass a .keras file from a run folder's models/")
     try:
         return keras.models.load_model(model_path)
     except Exception as exc:

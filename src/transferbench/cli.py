@@ -123,7 +123,9 @@ def build_parser():
     )
     report.add_argument("--seed", type=int, default=0, help="seed for the example images (default 0)")
     predict = commands.add_parser("predict", help="classify image files with a saved model")
-    predict.add_argument("--model", required=True, metavar="RUN_DIR/models/NAME.keras")
+    predict.add_argument(
+        "--model", required=True, metavar="RUN_DIR/models/NAME.keras", help="a model a run saved (.keras)"
+    )
     predict.add_argument(
         "images",
         nargs="+",
