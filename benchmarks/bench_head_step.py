@@ -43,7 +43,8 @@ def step_ms(spec, features, labels, candidates, shared_mask, batch_size):
             verbose=False,
         )
         search.fit((features, labels), val)
-        assert search.gathered_in_graph_, "the search fell back to NumPy gathering, which runs no longer do"
+        if not search.gathered_in_graph_:
+            raise RuntimeError("the search fell back to NumPy gathering, which runs no longer do")
         return search.train_seconds_
 
     steps = -(-len(labels) // batch_size)
