@@ -394,7 +394,8 @@ def test_the_answer_states_the_course_recipe_and_seed_count_of_this_run():
 
 
 def test_the_report_lists_each_frozen_pass_with_what_its_engine_check_measured():
-    """One entry per backbone x size, its check from the row that ran the pass (not one that read the cache)."""
+    """One entry per backbone x size, its check from the row that ran the pass (not one that read the cache); an
+    entry whose rows all read the cache says so."""
     from transferbench.i18n import translator
     from transferbench.reporting import frozen_passes
 
@@ -420,14 +421,17 @@ def test_the_report_lists_each_frozen_pass_with_what_its_engine_check_measured()
             features_from_cache=False,
         ),
         RowResult(id="v", name="v", phase="frozen", backbone="vgg16", engine="tf", input_size=96),
+        RowResult(id="mc", name="mc", phase="frozen", backbone="mobilenetv2", engine="tf", features_from_cache=True),
         RowResult(id="cnn", name="cnn", phase="scratch"),
         RowResult(id="m", name="m", phase="frozen", backbone="mobilenetv2", engine="openvino", status="failed"),
     ]
     assert frozen_passes(rows, translator("en")) == [
         f"resnet50 at 32 px: openvino ({check}; {speeds})",
         "vgg16 at 96 px: tf",
+        "mobilenetv2 at 32 px: tf (features read from the cache)",
     ]
     assert frozen_passes(rows, translator("es"))[1] == "vgg16 a 96 px: tf"
+    assert frozen_passes(rows, translator("es"))[2] == "mobilenetv2 a 32 px: tf (rasgos leídos de la caché)"
 
 
 def test_a_run_of_probes_alone_gets_its_report(tmp_path):

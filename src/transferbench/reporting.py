@@ -187,7 +187,8 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
 
 def frozen_passes(rows, t):
     """One entry per backbone x input size with a frozen pass: its engine(s) and, from a row that ran the pass rather
-    than reading it from the cache, what the engine check measured (difference from TensorFlow, both speeds)."""
+    than reading it from the cache, what the engine check measured (difference from TensorFlow, both speeds); when
+    every row read the cache, that, so an entry without figures is never a mystery."""
     groups = {}
     for row in rows:
         if row.ok and row.engine and row.backbone:
@@ -197,6 +198,8 @@ def frozen_passes(rows, t):
         engines = ", ".join(dict.fromkeys(f"{r.engine} int8" if r.precision == "int8" else r.engine for r in group))
         ran = next((r for r in group if not r.features_from_cache and r.engine_check), None)
         measured = "; ".join(filter(None, (ran.engine_check, ran.engine_speeds))) if ran else None
+        if ran is None and all(r.features_from_cache for r in group):
+            measured = t("pass_cached")
         entries.append(f"{t('pass_at', backbone=backbone, px=px)}: {engines}" + (f" ({measured})" if measured else ""))
     return entries
 
