@@ -30,7 +30,6 @@ gains).
 
 import argparse
 import functools
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -71,16 +70,11 @@ def scheduled_search(head, learning_rates, **settings):
 
 
 def cosine_search(head, learning_rates, *, cap, **settings):
-    """The recipe's search with each rate decayed along a cosine to 0 at epoch `cap`, which is the search's cap."""
+    """The recipe's search with each rate decayed along a cosine to 0 at epoch `cap`, which is the search's cap (the
+    fast recipe's search, at any cap)."""
     from transferbench.head_search import HeadSearch
 
-    class CosineSearch(HeadSearch):
-        def _end_epoch(self, candidate, epoch, *values):
-            super()._end_epoch(candidate, epoch, *values)
-            fraction = (epoch + 1) / self.epochs
-            candidate.optimizer.rate.assign(candidate.learning_rate * 0.5 * (1 + math.cos(math.pi * fraction)))
-
-    return CosineSearch(head, learning_rates, **{**settings, "epochs": cap})
+    return HeadSearch(head, learning_rates, **{**settings, "epochs": cap, "decay": "cosine"})
 
 
 def uncut_search(head, learning_rates, **settings):

@@ -133,7 +133,7 @@ def test_help_offers_the_current_names_and_the_flags_still_take_the_old(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--help"])
     shown = capsys.readouterr().out
-    assert "--recipe {fair,course}" in shown and "--preprocess {backbone,course}" in shown and "seed}" not in shown
+    assert "--recipe {fair,fast,course}" in shown and "--preprocess {backbone,course}" in shown and "seed}" not in shown
     assert parser.parse_args(["run", "--recipe", "seed"]).recipe == "seed"  # resolve() renames it, with a notice
 
 
@@ -160,3 +160,16 @@ def test_the_recipe_line_counts_epochs_in_words():
     course = describe(RunConfig(recipe="course", epochs=1, fine_tune_epochs=2))
     assert "<= 1 epoch," in course and course.endswith("for 2 epochs")
     assert "<= 100 epochs" in describe(RunConfig())
+
+
+def test_the_fast_recipe_is_fair_with_heads_on_a_short_cosine():
+    from transferbench.recipes import FAST_HEAD_EPOCHS, cosine_rate, describe, schedule
+
+    fair, fast = (RunConfig(recipe=name) for name in ("fair", "fast"))
+    heads = schedule(fast, "frozen")
+    assert (heads.decay, heads.epochs) == ("cosine", FAST_HEAD_EPOCHS) and schedule(fair, "frozen").decay == "constant"
+    assert heads.learning_rates == schedule(fair, "frozen").learning_rates
+    assert all(schedule(fast, phase) == schedule(fair, phase) for phase in ("scratch", "fine_tuned"))
+    assert [cosine_rate(1e-3, epoch, 20) for epoch in (0, 10, 20)] == pytest.approx([1e-3, 5e-4, 0])
+    line = describe(fast)
+    assert line.startswith("fast: heads try Adam 0.0001, 0.001, 0.01") and "cosine over 20 epochs" in line

@@ -118,7 +118,7 @@ CASES = {
     ),
     "label-budget-too-small": (lambda t: ["run", "--label-budgets", "10,all"], 2, r"whole numbers >= 20 or 'all'"),
     "seeds-not-numbers": (lambda t: ["run", "--seeds", "a,b"], 2, r"seeds must be a count like 3 or a list"),
-    "recipe-unknown": (lambda t: ["run", "--recipe", "fast"], 2, r"argument --recipe: invalid choice: 'fast'"),
+    "recipe-unknown": (lambda t: ["run", "--recipe", "quick"], 2, r"argument --recipe: invalid choice: 'quick'"),
     "folder-dataset-corrupt-image": (
         lambda t: ["run", "--dataset", f"folder:{_tree_with_a_broken_image(t)}", "--models", "cnn"],
         2,

@@ -232,6 +232,43 @@ def test_fair_recipe_tries_each_head_learning_rate_and_keeps_the_best(row_inputs
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("head_search", ["side-by-side", "sequential"])
+def test_fast_recipe_lowers_each_head_rate_along_a_cosine_to_its_short_cap(row_inputs, monkeypatch, head_search):
+    import keras
+
+    from transferbench import recipes, rows
+    from transferbench.experiment import run_row
+
+    monkeypatch.setattr(recipes, "FAST_HEAD_EPOCHS", 4)
+    searches, search_class, rates, fit = [], rows.HeadSearch, [], rows._fit
+    monkeypatch.setattr(rows, "HeadSearch", lambda *a, **k: searches.append(search_class(*a, **k)) or searches[-1])
+
+    def fit_and_record_rates(model, *args, callbacks=(), **settings):  # the rate each sequential epoch trained at
+        rates.append([])
+        spy = keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: rates[-1].append(float(model.optimizer.learning_rate.numpy()))
+        )
+        return fit(model, *args, callbacks=[*callbacks, spy], **settings)
+
+    monkeypatch.setattr(rows, "_fit", fit_and_record_rates)
+    settings = dict(fine_tune=["none"], weights="random", recipe="fast", head_search=head_search, disk_cache=False)
+    cfg = RunConfig(models=["mobilenetv2"], **settings)
+    row = run_row(spec_of(cfg, "mobilenetv2"), row_inputs(cfg)).to_dict()
+    assert row["status"] == "ok", row["reason"]
+    assert row["head_search"] == head_search
+    assert set(row["lr_epochs"]) == {"0.0001", "0.001", "0.01"} and max(row["lr_epochs"].values()) <= 4
+    if head_search == "side-by-side":  # each rate is lowered after every epoch it trained, to 0 at the cap
+        assert not rates and [s.decay for s in searches] == ["cosine"]
+        for candidate in searches[0].candidates_:
+            expected = recipes.cosine_rate(candidate.learning_rate, candidate.epochs_run, 4)
+            assert float(candidate.optimizer.rate.numpy()) == pytest.approx(expected)
+    else:
+        assert not searches and len(rates) == 3
+        for lr, trained in zip((1e-4, 1e-3, 1e-2), rates):
+            assert trained == pytest.approx([recipes.cosine_rate(lr, epoch, 4) for epoch in range(len(trained))])
+
+
+@pytest.mark.slow
 def test_resolution_study_runs_each_input_size(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["run", "--weights", "random", "--models", "mobilenetv2,cnn", "--fine-tune", "none", "--recipe", "course"]
@@ -391,6 +428,10 @@ def test_the_answer_states_the_course_recipe_and_seed_count_of_this_run():
     assert "With fewer than 3 seeds (1 here)" in english and "(s)" not in english
     spanish = " ".join(verdict(record, translator("es")))
     assert "(Adam 0.001, tope de épocas 2)" in spanish and "(s)" not in spanish
+    assert "--recipe fair" not in english
+    record.config.update(recipe="fast")
+    assert "The fast recipe stops each head's search at 20 epochs" in " ".join(verdict(record, translator("en")))
+    assert "La receta fast detiene" in " ".join(verdict(record, translator("es")))
 
 
 def test_the_report_lists_each_frozen_pass_with_what_its_engine_check_measured():

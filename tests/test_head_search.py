@@ -8,6 +8,7 @@ from conftest import three_classes
 
 from transferbench import feature_cache, head_search
 from transferbench.head_search import FusedAdam, HeadSearch, RateDrop, chain_parts
+from transferbench.recipes import cosine_rate
 from transferbench.training import compile_model
 
 
@@ -49,6 +50,24 @@ def test_one_candidate_trains_as_keras_fit(monkeypatch, chunk_rows):
     for mine, theirs in zip(head.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
     assert record["lr_grid"] is None and record["epochs_run"] == record["best_epoch"] == 4
+
+
+def test_a_cosine_decay_trains_as_keras_fit_with_the_same_schedule_and_ends_at_zero():
+    train, val = three_classes(400)
+    reference = _head()
+    compile_model(reference, 0.05)
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch: cosine_rate(0.05, epoch, 4))
+    history = reference.fit(*train, validation_data=val, epochs=4, batch_size=32, callbacks=[scheduler], verbose=0)
+    head = _head()
+    search = HeadSearch(head, (0.05,), epochs=4, patience=0, batch_size=32, decay="cosine", verbose=False)
+    record = search.fit(train, val).record()
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(record["history"][key], history.history[key], rtol=1e-4, atol=1e-5)
+    constant = HeadSearch(_head(), (0.05,), epochs=4, patience=0, batch_size=32, verbose=False).fit(train, val)
+    assert not np.allclose(constant.record()["history"]["loss"][1:], record["history"]["loss"][1:], rtol=1e-4)
+    assert float(search.candidates_[0].optimizer.rate.numpy()) == 0.0 and record["learning_rate"] == 0.05
+    with pytest.raises(ValueError, match="cosine cannot be used with rate_drop"):
+        HeadSearch(head, (0.05,), epochs=4, patience=0, batch_size=32, decay="cosine", rate_drop=RateDrop())
 
 
 def test_each_candidate_keeps_its_own_early_stopping_and_the_best_one_wins():

@@ -53,10 +53,11 @@ class RunConfig:
     preprocess: Literal["backbone", "course"] = setting(
         "backbone", "backbone: each backbone's own preprocess_input; course: [0, 1] pixels for all, as the course"
     )
-    recipe: Literal["fair", "course"] = setting(
+    recipe: Literal["fair", "fast", "course"] = setting(
         "fair",
-        "fair: heads try Adam 1e-4/1e-3/1e-2 up to 100 epochs, early stopping everywhere; course: exactly "
-        "the course notebook's settings (the flags below)",
+        "fair: heads try Adam 1e-4/1e-3/1e-2 up to 100 epochs, early stopping everywhere; fast: as fair, but each "
+        "head rate falls to 0 along a cosine over 20 epochs (a quicker head search that can cost accuracy); course: "
+        "exactly the course notebook's settings (the flags below)",
     )
     epochs: int = setting(
         10, "epoch cap of scratch models (and of heads in the course recipe)", minimum=0, exclusive=True
@@ -110,9 +111,9 @@ class RunConfig:
     )
     head_search: Literal["side-by-side", "sequential"] = setting(
         "side-by-side",
-        "fair recipe, cached heads: train the learning-rate candidates side by side (one pass over each batch feeds "
-        "all, each with its own Adam and early stopping; one that cannot catch the leader at its recent pace stops) or "
-        "one after another",
+        "fair and fast recipes, cached heads: train the learning-rate candidates side by side (one pass over each "
+        "batch feeds all, each with its own Adam and early stopping; one that cannot catch the leader at its recent "
+        "pace stops) or one after another",
     )
     engine: Literal["auto", "tf", "openvino"] = setting(
         "auto",

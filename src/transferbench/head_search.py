@@ -1,4 +1,4 @@
-"""The fair recipe's learning-rate search for a head on cached features, with every candidate trained side by side.
+"""The fair and fast recipes' learning-rate search for a head on cached features, every candidate trained side by side.
 
 One pass over each batch feeds all candidates: each is a copy of the head from the same initial weights with its
 own Adam (FusedAdam), and each keeps its own early stopping (patience on its validation loss, best weights
@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import graph_fit, interrupts, lean_feed
+from .recipes import cosine_rate
 
 CHUNK_ROWS = 8192  # examples per graph call: a stop request waits at most one chunk
 VALIDATION_BATCH = 4096  # inference only, so a large batch costs no accuracy
@@ -131,7 +132,9 @@ class HeadSearch:
     scheduled rate against the recipe's three fixed ones. cut_window: after each epoch, stop a candidate whose best
     validation loss, falling for the rest of the epoch cap at its mean rate over its last `cut_window` epochs, would
     still be above another candidate's best (a bound whenever its curve flattens, as a head's does on fixed features);
-    None: only patience stops candidates. Not with rate_drop, whose cuts make a flat curve fall again. gather_in_graph:
+    None: only patience stops candidates. Not with rate_drop, whose cuts make a flat curve fall again. decay: "cosine"
+    lowers every candidate's rate after each epoch along a cosine that reaches 0 at the epoch cap (recipes.cosine_rate;
+    the fast recipe); "constant" keeps it. gather_in_graph:
     gather each batch inside the graph from a tensor sharing the features' memory, when the array allows it
     (lean_feed.tensor_view: C-contiguous, aligned as feature_cache.aligned_rows makes it, writable); otherwise, or with
     False (for measuring what it saves), each chunk of batches is gathered by NumPy and copied into a tensor."""
@@ -149,15 +152,18 @@ class HeadSearch:
         race_after=None,
         rate_drop=None,
         cut_window=None,
+        decay="constant",
         gather_in_graph=True,
         verbose=True,
     ):
         if cut_window is not None and (cut_window < 1 or rate_drop is not None):
             raise ValueError("cut_window must be a positive number of epochs, and cannot be used with rate_drop")
+        if decay not in ("constant", "cosine") or (decay == "cosine" and rate_drop is not None):
+            raise ValueError("decay must be 'constant' or 'cosine', and a cosine cannot be used with rate_drop")
         self.head, self.learning_rates, self.seed, self.shared_mask = head, tuple(learning_rates), seed, shared_mask
         self.epochs, self.patience, self.batch_size, self.verbose = epochs, patience, batch_size, verbose
         self.race_after, self.rate_drop, self.cut_window = race_after, rate_drop, cut_window
-        self.gather_in_graph = gather_in_graph
+        self.gather_in_graph, self.decay = gather_in_graph, decay
 
     def fit(self, train, val):
         """Search on train = (features, labels), validated on val = (features, labels)."""
@@ -314,6 +320,8 @@ class HeadSearch:
             candidate.stopped, candidate.stop_reason = True, "patience"
         if self.rate_drop and not candidate.stopped:
             self._drop_rate(candidate)
+        if self.decay == "cosine":
+            candidate.optimizer.rate.assign(cosine_rate(candidate.learning_rate, epoch + 1, self.epochs))
 
     def _drop_rate(self, candidate):
         """Count the epoch as stale unless its validation loss is the lowest yet; cut the candidate's rate when its
@@ -329,7 +337,7 @@ class HeadSearch:
         """One line per epoch: each running candidate's validation loss and accuracy."""
         if not self.verbose:
             return
-        rates = [float(c.optimizer.rate.numpy()) for c in running]
+        rates = [float(c.optimizer.rate.numpy()) if self.rate_drop else c.learning_rate for c in running]
         parts = [
             f"lr {rate:g}: val_loss {c.history['val_loss'][-1]:.4f} acc {c.history['val_accuracy'][-1]:.4f}"
             + (f" (stops: {c.stop_reason})" if c.stopped else "")

@@ -83,6 +83,8 @@ STRINGS = {
         "could only guess; random weights at small input sizes do this.",
         "v_course": "The course recipe under-trains heads (Adam {lr:g}, an epoch cap of {epochs}): use the fair "
         "recipe before concluding that transfer loses.",
+        "v_fast": "The fast recipe stops each head's search at {epochs} epochs on a falling learning rate, which can "
+        "leave heads short of the fair recipe's accuracy: confirm a close result with --recipe fair.",
         "v_unfinished": "The run did not finish: some rows are missing (continue it with --resume).",
         "v_facts": "Dataset {dataset}: {pool} training images (before validation), {test} test images; "
         "input {px} px; weights {weights}; recipe {recipe}; run {date} UTC.",
@@ -178,6 +180,9 @@ STRINGS = {
         "estas cabezas solo podían adivinar; los pesos aleatorios con entradas pequeñas hacen esto.",
         "v_course": "La receta del curso entrena poco las cabezas (Adam {lr:g}, tope de épocas {epochs}): usa la "
         "receta fair antes de concluir que la transferencia pierde.",
+        "v_fast": "La receta fast detiene la búsqueda de cada cabeza a las {epochs} épocas con una tasa de aprendizaje "
+        "que baja, lo que puede dejar las cabezas por debajo de la precisión de la receta fair: confirma un resultado "
+        "ajustado con --recipe fair.",
         "v_unfinished": "La ejecución no terminó: faltan filas (continúala con --resume).",
         "v_facts": "Datos {dataset}: {pool} imágenes de entrenamiento (antes de validación), {test} de test; "
         "entrada {px} px; pesos {weights}; receta {recipe}; ejecución {date} UTC.",

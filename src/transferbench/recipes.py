@@ -1,24 +1,35 @@
 """Training recipes: `course` reproduces the course notebook; `fair` trains every row to convergence, since a
-comparison built on under-trained heads reports "transfer loses" when a head simply did not converge."""
+comparison built on under-trained heads reports "transfer loses" when a head simply did not converge; `fast` is
+fair with each head's rates falling to 0 over a short cap, for screening many rows at a measured cost."""
 
+import math
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
 class Schedule:
     """How one row trains: learning rates to try (best validation loss wins), epoch cap, patience, and the window
-    over which a candidate's recent improvement shows whether it can still win (None: only patience stops it)."""
+    over which a candidate's recent improvement shows whether it can still win (None: only patience stops it), and
+    whether each rate holds (constant) or falls to 0 along a cosine over the epoch cap, one step per epoch (cosine)."""
 
     learning_rates: tuple
     epochs: int
     patience: int
     cut_window: int | None = None
+    decay: Literal["constant", "cosine"] = "constant"
 
 
 HEAD_LRS = (1e-4, 1e-3, 1e-2)  # heads on cached features are cheap: try each, keep the best on validation
 HEAD_EPOCHS = 100  # with early stopping on validation loss, an upper bound that is rarely reached
 FAIR_PATIENCE = 5
 CUT_WINDOW = 10  # a candidate that cannot reach the leader at its mean improvement of its last 10 epochs stops
+FAST_HEAD_EPOCHS = 20  # fast: the cosine's length; docs/performance.md measures its speed and accuracy against fair
+
+
+def cosine_rate(base, epoch, epochs):
+    """The rate of epoch `epoch` (counted from 0) when `base` falls to 0 along a cosine over `epochs` epochs."""
+    return base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
 
 
 def schedule(cfg, phase):
@@ -27,7 +38,7 @@ def schedule(cfg, phase):
     course: the configured lr / epochs / patience, fine-tuning for a fixed number of epochs as the course does.
     fair: frozen heads try HEAD_LRS for up to HEAD_EPOCHS (side by side, a candidate that cannot win stops); the CNN
     and fine-tuning keep their lr (one full training each is what they cost) with the same early-stopping rule
-    (patience FAIR_PATIENCE, best weights).
+    (patience FAIR_PATIENCE, best weights). fast: as fair, but each head rate falls to 0 over FAST_HEAD_EPOCHS.
     """
     if cfg.recipe == "course":
         return {
@@ -35,8 +46,13 @@ def schedule(cfg, phase):
             "scratch": Schedule((cfg.cnn_lr,), cfg.epochs, cfg.patience),
             "fine_tuned": Schedule((cfg.fine_tune_lr,), cfg.fine_tune_epochs, 0),
         }[phase]
+    heads = (
+        Schedule(HEAD_LRS, FAST_HEAD_EPOCHS, FAIR_PATIENCE, CUT_WINDOW, decay="cosine")
+        if cfg.recipe == "fast"
+        else Schedule(HEAD_LRS, HEAD_EPOCHS, FAIR_PATIENCE, CUT_WINDOW)
+    )
     return {
-        "frozen": Schedule(HEAD_LRS, HEAD_EPOCHS, FAIR_PATIENCE, CUT_WINDOW),
+        "frozen": heads,
         "scratch": Schedule((cfg.cnn_lr,), cfg.epochs, FAIR_PATIENCE),
         "fine_tuned": Schedule((cfg.fine_tune_lr,), cfg.fine_tune_epochs, FAIR_PATIENCE),
     }[phase]
@@ -55,14 +71,16 @@ def describe(cfg):
             f"patience {cfg.patience}; "
             f"fine-tuning Adam {cfg.fine_tune_lr:g} for {_epochs(cfg.fine_tune_epochs)}"
         )
+    heads = schedule(cfg, "frozen")
     search = cfg.head_search if cfg.cache else "sequential"
     cut = f", a rate stops once its pace over its last {CUT_WINDOW} epochs cannot catch the leader" * (
         search == "side-by-side"
     )
+    length = {"constant": "for <=", "cosine": "each falling to 0 along a cosine over"}[heads.decay]
     return (
-        f"fair: heads try Adam {', '.join(f'{lr:g}' for lr in HEAD_LRS)} "
+        f"{cfg.recipe}: heads try Adam {', '.join(f'{lr:g}' for lr in heads.learning_rates)} "
         f"({search}; best validation loss{cut}) "
-        f"for <= {_epochs(HEAD_EPOCHS)}; CNN Adam {cfg.cnn_lr:g} <= {_epochs(cfg.epochs)}; "
+        f"{length} {_epochs(heads.epochs)}; CNN Adam {cfg.cnn_lr:g} <= {_epochs(cfg.epochs)}; "
         f"fine-tuning Adam {cfg.fine_tune_lr:g} <= {_epochs(cfg.fine_tune_epochs)}; "
         f"early stopping on validation loss, patience {FAIR_PATIENCE}, best weights"
     )

@@ -17,7 +17,7 @@ from .frozen_features import cached_features, frozen_key
 from .head_search import HeadSearch
 from .modeling import build_base, build_transfer_model, choose_weights, count_params, find_base
 from .probe import probe_head, timed_probe
-from .recipes import schedule
+from .recipes import cosine_rate, schedule
 from .scratch import SCRATCH_MODELS, cosine_schedule, modern_batch_size
 from .training import compile_model, fit, prepare_fine_tuning, top_model
 
@@ -60,10 +60,10 @@ def _num_classes(splits):
     return int(max(splits.y_train.max(), splits.y_test.max())) + 1
 
 
-def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row, batch_size=None):
+def _fit(model, ctx, cfg, x_train, x_val, epochs, patience, row, batch_size=None, callbacks=()):
     """fit() with the run's batch size on the given inputs and the split's labels (+ TensorBoard if asked),
     in the training loop the config names (graph: many steps per graph call; keras: Keras's own fit)."""
-    callbacks = []
+    callbacks = list(callbacks)
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(ctx.run_dir) / "tensorboard" / row.id)))
     return fit(
@@ -91,7 +91,7 @@ def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution):
         head.set_weights(initial)
         keras.utils.set_random_seed(cfg.seed)
         compile_model(model, lr, steps_per_execution=steps_per_execution)
-        record = _fit(model, ctx, cfg, *inputs, plan.epochs, plan.patience, row)
+        record = _fit(model, ctx, cfg, *inputs, plan.epochs, plan.patience, row, callbacks=_decay(plan, lr))
         seconds += record["train_seconds"]
         score = min(record["history"]["val_loss"]) if plan.patience else record["history"]["val_loss"][-1]
         tried[f"{lr:g}"], epochs[f"{lr:g}"] = score, record["epochs_run"]
@@ -107,6 +107,13 @@ def _fit_lr_grid(model, head, ctx, cfg, inputs, row, steps_per_execution):
         "lr_grid": tried if several else None,
         "lr_epochs": epochs if several else None,
     }
+
+
+def _decay(plan, lr):
+    """The callbacks that lower `lr` along the plan's cosine, one step per epoch (none when the plan holds it)."""
+    if plan.decay == "constant":
+        return []
+    return [keras.callbacks.LearningRateScheduler(lambda epoch: cosine_rate(lr, epoch, plan.epochs))]
 
 
 def _train_head(head, ctx, cfg, features, row):
@@ -126,6 +133,7 @@ def _train_head(head, ctx, cfg, features, row):
         batch_size=cfg.batch_size,
         seed=cfg.seed,
         cut_window=plan.cut_window,
+        decay=plan.decay,
     )
     search.fit(*zip(features, labels))
     return {**search.record(), "head_search": "side-by-side", "batch_size": cfg.batch_size}

@@ -4,6 +4,7 @@ labels, at what cost, and what the run cannot say; plus the facts line under the
 from dataclasses import dataclass
 from statistics import fmean
 
+from . import recipes
 from .records import all_but_zero
 from .stats import MIN_SEEDS, baseline_name
 
@@ -146,6 +147,8 @@ def _limits(record, seeds, t):
         notes.append(t("v_flat", models=names, largest=max(r.feature_max for r in flat)))
     if record.config.get("recipe") == "course":
         notes.append(t("v_course", lr=record.config["lr"], epochs=record.config["epochs"]))
+    if record.config.get("recipe") == "fast":
+        notes.append(t("v_fast", epochs=recipes.FAST_HEAD_EPOCHS))
     if not record.finished:
         notes.append(t("v_unfinished"))
     return notes
