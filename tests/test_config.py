@@ -172,4 +172,5 @@ def test_the_fast_recipe_is_fair_with_heads_on_a_short_cosine():
     assert all(schedule(fast, phase) == schedule(fair, phase) for phase in ("scratch", "fine_tuned"))
     assert [cosine_rate(1e-3, epoch, 20) for epoch in (0, 10, 20)] == pytest.approx([1e-3, 5e-4, 0])
     line = describe(fast)
-    assert line.startswith("fast: heads try Adam 0.0001, 0.001, 0.01") and "cosine over 20 epochs" in line
+    assert line.startswith("fast: heads try Adam 0.0001, 0.001, 0.01")
+    assert "), each rate falling to 0 along a cosine over 20 epochs;" in line

@@ -76,11 +76,11 @@ def describe(cfg):
     cut = f", a rate stops once its pace over its last {CUT_WINDOW} epochs cannot catch the leader" * (
         search == "side-by-side"
     )
-    length = {"constant": "for <=", "cosine": "each falling to 0 along a cosine over"}[heads.decay]
+    length = {"constant": " for <=", "cosine": ", each rate falling to 0 along a cosine over"}[heads.decay]
     return (
         f"{cfg.recipe}: heads try Adam {', '.join(f'{lr:g}' for lr in heads.learning_rates)} "
-        f"({search}; best validation loss{cut}) "
-        f"{length} {_epochs(heads.epochs)}; CNN Adam {cfg.cnn_lr:g} <= {_epochs(cfg.epochs)}; "
+        f"({search}; best validation loss{cut}){length} {_epochs(heads.epochs)}; "
+        f"CNN Adam {cfg.cnn_lr:g} <= {_epochs(cfg.epochs)}; "
         f"fine-tuning Adam {cfg.fine_tune_lr:g} <= {_epochs(cfg.fine_tune_epochs)}; "
         f"early stopping on validation loss, patience {FAIR_PATIENCE}, best weights"
     )
