@@ -63,7 +63,9 @@ class RunConfig:
         10, "epoch cap of scratch models (and of heads in the course recipe)", minimum=0, exclusive=True
     )
     batch_size: int = setting(128, "training batch size", minimum=0, exclusive=True)
-    patience: int = setting(3, "course recipe: early-stopping patience on val_loss, 0 = off (fair uses 5)", minimum=0)
+    patience: int = setting(
+        3, "course recipe: early-stopping patience on val_loss, 0 = off (fair and fast use 5)", minimum=0
+    )
     lr: float = setting(1e-4, "course recipe: Adam learning rate of heads", minimum=0, exclusive=True)
     cnn_lr: float = setting(1e-3, "Adam learning rate of the scratch CNN", minimum=0, exclusive=True)
     fine_tune_epochs: int = setting(5, "fine-tuning epochs", minimum=0, exclusive=True)
