@@ -135,6 +135,9 @@ def test_help_offers_the_current_names_and_the_flags_still_take_the_old(capsys):
     shown = capsys.readouterr().out
     assert "--recipe {fair,fast,course}" in shown and "--preprocess {backbone,course}" in shown and "seed}" not in shown
     assert parser.parse_args(["run", "--recipe", "seed"]).recipe == "seed"  # resolve() renames it, with a notice
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--recipe", "quick"])
+    assert "(choose from 'fair', 'fast', 'course')" in capsys.readouterr().err  # nor does the error offer them
 
 
 def test_seeds_count_expands_from_the_seed_and_lists_stay(tmp_path):

@@ -58,6 +58,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"transferbench: error: {message}\n")
 
 
+class Spellings(list):
+    """A flag's choices as argparse lists them (the current names), also accepting the old spellings."""
+
+    def __init__(self, current, old):
+        super().__init__(current)
+        self.old = tuple(old)
+
+    def __contains__(self, value):
+        return list.__contains__(self, value) or value in self.old
+
+
 def _add_run_flags(parser):
     """Flags of `run`, one per RunConfig field (config.py declares them); every one defaults to 'not given'
     so the config file can fill it."""
@@ -89,7 +100,7 @@ def _add_run_flags(parser):
             if kind in (int, float):
                 options["type"] = kind
             if current:
-                options["choices"] = current + [old for (key, old) in OLD_NAMES if key == name]
+                options["choices"] = Spellings(current, [old for (key, old) in OLD_NAMES if key == name])
         add(flag, **options)
 
 
