@@ -527,6 +527,56 @@ def test_the_answer_warns_when_one_test_image_is_worth_more_than_a_point():
     assert "The test set has only" not in " ".join(verdict(record, translator("en")))
 
 
+def test_without_a_cnn_row_the_answer_and_grid_table_say_the_question_stays_open():
+    """Transfer rows alone cannot say whether transfer beats training from scratch: the answer and the grid table
+    say so and how to fix it, instead of an empty 'vs cnn' column and silence."""
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    record = _grid_record({"a_probe": [0.90, 0.91, 0.92], "b_probe": [0.80, 0.82, 0.81]})
+    assert "This run has no CNN trained from scratch" in " ".join(verdict(record, translator("en")))
+    assert "añade cnn a --models" in " ".join(verdict(record, translator("es")))
+    lines = grid_lines(record)
+    assert not any("vs cnn (paired" in line for line in lines)
+    assert "vs cnn: this run has no cnn row (add cnn to --models to compare with training from scratch)" in lines
+    assert all(line == line.rstrip() for line in lines)
+    with_cnn = _grid_record({"a_probe": [0.90, 0.91, 0.92], "cnn": [0.95, 0.96, 0.94]})
+    assert "no CNN trained from scratch" not in " ".join(verdict(with_cnn, translator("en")))
+    assert "vs cnn (paired, points)" in grid_lines(with_cnn)[1]
+    modern = _grid_record({"a_probe": [0.90, 0.91, 0.92], "cnn_modern": [0.95, 0.96, 0.94]})
+    assert "no CNN trained from scratch" not in " ".join(verdict(modern, translator("en")))  # it has a scratch CNN
+
+
+def test_over_seeds_at_one_budget_the_report_plots_each_model_s_spread(tmp_path, monkeypatch):
+    """With one label budget there is no budget curve, so several seeds get a figure of each model's mean, 95%
+    interval and single seeds, on an axis that shows them apart; one seed or several budgets get none."""
+    from transferbench import plots, reporting
+    from transferbench.i18n import translator
+
+    saved = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: saved.setdefault("fig", fig) and path)
+    record = _grid_record({"a_probe": [0.90, 0.91, 0.92], "cnn": [0.95, 0.96, 0.94]})
+    title, path, _ = reporting._seed_figure(tmp_path, record, translator("en"))
+    assert path.name == "test_accuracy_seeds.png" and title.startswith("Test accuracy over seeds")
+    ax = saved["fig"].axes[0]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["a_probe", "cnn"]
+    low, high = ax.get_xlim()
+    assert 85 < low < 90 and 96 < high < 100  # zoomed to the seeds, not 0-100
+    dots = [line for line in ax.lines if line.get_marker() == "o"]
+    assert sorted(round(x, 2) for line in dots for x in line.get_xdata()) == [90, 91, 92, 94, 95, 96]
+    assert reporting._seed_figure(tmp_path, _grid_record({"cnn": [0.9]}, seeds=(1,)), translator("en")) is None
+    record.grid["budgets"] = [100, "all"]
+    assert reporting._seed_figure(tmp_path, record, translator("en")) is None
+
+
+def test_the_curves_title_names_the_contrast_only_when_both_kinds_of_row_are_drawn():
+    from transferbench.plots import curves_title_key
+
+    frozen, scratch = RowResult(id="a", name="a", phase="frozen"), RowResult(id="cnn", name="cnn", phase="scratch")
+    assert curves_title_key([frozen, scratch]) == "curves_title"
+    assert curves_title_key([frozen]) == curves_title_key([scratch]) == "curves_title_plain"
+
+
 def test_a_few_mistakes_get_a_narrow_figure_and_many_fill_rows_of_six(tmp_path, monkeypatch):
     from transferbench import plots
 

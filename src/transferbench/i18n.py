@@ -17,6 +17,7 @@ STRINGS = {
             "Per-model figures below show one cell of the grid: label budget {budget}, seed {seed}, {px} px."
         ),
         "curves_title": "Training curves: transfer learning vs CNN from scratch",
+        "curves_title_plain": "Training curves",
         "train_acc": "Training accuracy",
         "val_acc": "Validation accuracy",
         "train_loss": "Training loss",
@@ -28,6 +29,7 @@ STRINGS = {
         "loss": "Loss",
         "phase_boundary": "start of fine-tuning",
         "bars_title": "Test accuracy by model",
+        "seed_points_title": "Test accuracy over seeds: mean (diamond), 95% interval (bar), each seed (dot)",
         "test_acc_pct": "Test accuracy (%)",
         "fmaps_title": "Feature maps of {model} for one test image (label {label})",
         "channel": "channel",
@@ -66,6 +68,8 @@ STRINGS = {
         "v_transfer": "Transfer",
         "v_no_transfer": "No transfer row finished ({count} did not run: see below), so this run cannot compare them.",
         "v_no_cnn": "There is no {base} row in the same cell to compare transfer with.",
+        "v_no_scratch": "This run has no CNN trained from scratch, so it cannot say whether transfer beats one: add "
+        "cnn to --models.",
         "v_vs_cnn_unknown": "It is {points:+.2f} points against {base}; this run cannot tell whether that is more "
         "than seed-to-seed noise.",
         "v_vs_cnn_significant": "{who} beats {base} by {points:+.2f} points on average over seeds, and the "
@@ -111,6 +115,7 @@ STRINGS = {
             "Las figuras por modelo muestran una celda de la rejilla: presupuesto {budget}, semilla {seed}, {px} px."
         ),
         "curves_title": "Curvas de entrenamiento: transfer learning frente a CNN desde cero",
+        "curves_title_plain": "Curvas de entrenamiento",
         "train_acc": "Precisión de entrenamiento",
         "val_acc": "Precisión de validación",
         "train_loss": "Pérdida de entrenamiento",
@@ -122,6 +127,9 @@ STRINGS = {
         "loss": "Pérdida",
         "phase_boundary": "inicio del fine-tuning",
         "bars_title": "Precisión en test por modelo",
+        "seed_points_title": (
+            "Precisión en test sobre semillas: media (rombo), intervalo del 95% (barra), cada semilla (punto)"
+        ),
         "test_acc_pct": "Precisión en test (%)",
         "fmaps_title": "Mapas de características de {model} para una imagen de test (etiqueta {label})",
         "channel": "canal",
@@ -163,6 +171,8 @@ STRINGS = {
             "puede compararlas."
         ),
         "v_no_cnn": "No hay una fila {base} en la misma celda con la que comparar la transferencia.",
+        "v_no_scratch": "Esta ejecución no tiene una CNN entrenada desde cero, así que no puede decir si la "
+        "transferencia la supera: añade cnn a --models.",
         "v_vs_cnn_unknown": "Queda a {points:+.2f} puntos de {base}; esta ejecución no puede decir si eso supera "
         "el ruido entre semillas.",
         "v_vs_cnn_significant": "{who} supera a {base} por {points:+.2f} puntos de media sobre "

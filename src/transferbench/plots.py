@@ -17,6 +17,11 @@ def _save(fig, path):
     return path
 
 
+def curves_title_key(rows):
+    """The curves' title names "transfer learning vs CNN from scratch" only when both kinds of row are drawn."""
+    return "curves_title" if {row.phase == "scratch" for row in rows} == {True, False} else "curves_title_plain"
+
+
 def training_curves(rows, path, t, columns=4):
     """One panel pair per row (accuracy above, loss below), each with its own epoch axis, so a 2-epoch CNN is
     as readable as a 100-epoch head; loss on a log scale, so one row's large loss cannot flatten the others.
@@ -27,7 +32,7 @@ def training_curves(rows, path, t, columns=4):
     fig, axes = plt.subplots(
         2 * grid_rows, columns, figsize=(3.6 * columns, 5.2 * grid_rows), layout="constrained", squeeze=False
     )
-    fig.suptitle(t("curves_title"), fontsize=14, fontweight="bold")
+    fig.suptitle(t(curves_title_key(rows)), fontsize=14, fontweight="bold")
     for ax in axes.flat:
         ax.set_visible(False)
     for index, row in enumerate(rows):
@@ -73,6 +78,37 @@ def accuracy_bars(rows, path, t):
     ax.set_ylabel(t("test_acc_pct"))
     ax.set_title(t("bars_title"), fontweight="bold")
     ax.tick_params(axis="x", rotation=20)
+    return _save(fig, path)
+
+
+def seed_intervals(cells, path, t):
+    """Per model, the mean test accuracy over seeds (a diamond), its 95% interval (a line) and each seed (a dot),
+    on an axis zoomed to the data, so the spread between seeds is visible and not flattened by a 0-100 axis.
+
+    cells: [(name, mean, (low, high) or None, [one accuracy per seed], scratch?), ...]."""
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(cells)), layout="constrained")
+    for index, (name, mean, interval, seeds, scratch) in enumerate(cells):
+        color = "#dd8452" if scratch else "#4c72b0"
+        if interval is not None:
+            ax.plot([interval[0] * 100, interval[1] * 100], [index, index], color=color, linewidth=3, alpha=0.6)
+        ax.plot([a * 100 for a in seeds], [index] * len(seeds), "o", color="black", markersize=4, alpha=0.6)
+        ax.plot(mean * 100, index, "D", color=color, markersize=8)
+        ax.annotate(
+            f"{mean * 100:.2f}%",
+            (mean * 100, index),
+            xytext=(0, 8),
+            textcoords="offset points",
+            ha="center",
+            fontsize=9,
+        )
+    ax.set_yticks(range(len(cells)), [c[0] for c in cells])
+    ax.set_ylim(len(cells) - 0.4, -0.6)  # the first model on top, room above it for its label
+    values = [a * 100 for c in cells for a in (*c[3], *(c[2] or ()))]
+    pad = max(0.5, 0.08 * (max(values) - min(values)))
+    ax.set_xlim(min(values) - pad, max(values) + pad)
+    ax.set_xlabel(t("test_acc_pct"))
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(t("seed_points_title"), fontweight="bold")
     return _save(fig, path)
 
 

@@ -85,6 +85,25 @@ def _budget_figure(run_dir, record, t):
     return (t("budget_title"), path, table)
 
 
+def _seed_figure(run_dir, record, t):
+    """With one label budget and several seeds, each model's mean test accuracy with its 95% interval and a dot per
+    seed (the budget figure shows this where there are several budgets); None where no cell has several seeds."""
+    cells = [c for c in record.statistics["cells"] if c["n"] > 1]
+    if len(record.grid["budgets"]) > 1 or not cells:
+        return None
+    several = len(record.grid["input_sizes"]) > 1
+    points = []
+    for cell in cells:
+        key = (cell["model"], cell["budget"], cell["input_size"])
+        rows = [r for r in record.ok_rows if (r.name, r.budget, r.input_size) == key]
+        name = f"{cell['model']} {cell['input_size']}px" if several else cell["model"]
+        interval = None if cell["low"] is None else (cell["low"], cell["high"])
+        scratch = any(r.phase == "scratch" for r in rows)
+        points.append((name, cell["mean"], interval, [r.test_accuracy for r in rows], scratch))
+    path = plots.seed_intervals(points, Path(run_dir) / "figures" / "test_accuracy_seeds.png", t)
+    return (t("seed_points_title"), path, None)
+
+
 def _resolution_figure(run_dir, record, t):
     """Accuracy and training cost (mean over seeds, largest budget) against input size, per model."""
     budget = record.grid["budgets"][-1]
@@ -153,7 +172,8 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
     trained = [row for row in ok if row.history and row.history.get("loss")]  # a probe has no epochs
     out = []
     if trained:  # a run of probes alone has no curves to draw
-        out.append((t("curves_title"), plots.training_curves(trained, figures_dir / "training_curves.png", t), None))
+        curves = plots.training_curves(trained, figures_dir / "training_curves.png", t)
+        out.append((t(plots.curves_title_key(trained)), curves, None))
     out.append((t("bars_title"), plots.accuracy_bars(ok, figures_dir / "test_accuracy.png", t), None))
     fmap = _feature_map_figure(run_dir, record, data, feature_model, figures_dir / "feature_maps.png", t, seed)
     if fmap:
@@ -303,6 +323,9 @@ def build_report(run_dir, *, lang="en", feature_model="vgg16", seed=0):
     if record.is_grid:
         view, budget, cell_seed, size = one_cell(record)
         grid_figures = [_budget_figure(run_dir, record, t)]
+        seed_figure = _seed_figure(run_dir, record, t)
+        if seed_figure:
+            grid_figures.append(seed_figure)
         if len(record.grid["input_sizes"]) > 1:
             grid_figures.append(_resolution_figure(run_dir, record, t))
         note = (t("one_cell_note", budget=budget, seed=cell_seed, px=size), None, None)

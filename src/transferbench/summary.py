@@ -1,6 +1,6 @@
 """The end-of-run summary printed to the terminal: the table, the best row, costs, and the grid's statistics."""
 
-from .stats import MIN_SEEDS
+from .stats import MIN_SEEDS, baseline_name
 from .verdict import leader, seed_cells
 
 
@@ -52,10 +52,11 @@ def grid_lines(record):
     difference with the cnn row; then where each transfer row starts to win (from record.statistics)."""
     grid, statistics = record.grid, record.statistics
     width = max([22, *(len(cell["model"]) for cell in statistics["cells"])])
+    against = " vs cnn (paired, points)" if baseline_name(record) else ""  # no column that must stay empty
     lines = [
         f"over seeds {grid['seeds']}, label budgets {grid['budgets']}, input sizes {grid['input_sizes']}: "
         "test accuracy %, mean ± std [95% interval]",
-        f"{'model':<{width}} {'px':>4} {'budget':>7} {'n':>2}  {'accuracy':<30} vs cnn (paired, points)",
+        f"{'model':<{width}} {'px':>4} {'budget':>7} {'n':>2}  {'accuracy':<30}{against}".rstrip(),
     ]
     for cell in statistics["cells"]:
         spread = "" if cell["std"] is None else f" ± {cell['std'] * 100:.2f}"
@@ -69,7 +70,9 @@ def grid_lines(record):
             else:
                 text += f" [{cell['difference_low'] * 100:+.2f}, {cell['difference_high'] * 100:+.2f}] "
                 text += "significant" if cell["significant"] else "not significant"
-        lines.append(text)
+        lines.append(text.rstrip())
+    if not against:
+        lines.append("vs cnn: this run has no cnn row (add cnn to --models to compare with training from scratch)")
     for item in statistics["crossovers"]:
         if not statistics["can_tell_significance"]:
             lines.append(f"crossover: {item['model']} vs {item['baseline']}: needs --seeds {MIN_SEEDS} or more")

@@ -98,6 +98,8 @@ def verdict(record, t):
     elif base and best.name != base:  # another scratch model (cnn_modern) leads: that is no win for transfer
         sentences += [t("v_scratch_wins", model=best.name)] if transfer else []
         sentences.append(_against_baseline(record, best, base, cell, t, who=best.name))
+    elif not base and len(transfer) == len(record.rows):  # the tool's question needs a scratch row to answer
+        sentences.append(t("v_no_scratch"))
     crossovers = [c for c in (record.statistics or {}).get("crossovers", []) if c["from_budget"] is not None]
     if len(record.grid.get("budgets", [])) < 2:  # one budget: a crossover would only repeat the significance
         crossovers = []
