@@ -355,7 +355,25 @@ def test_over_seeds_the_answer_names_the_best_mean_not_a_lucky_seed():
     answer = " ".join(verdict(record, translator("en")))
     assert record.best.name == "lucky_probe"  # the best single row
     assert answer.startswith("Best: cnn, 95.00% test accuracy, after 2 s")
-    assert "It leads lucky_probe by 8.33 points." in answer
+    assert "It leads lucky_probe by 8.33 points, which is not significant over 3 seeds" in answer
+    assert "(the paired 95% interval, -4.00 to +16.00, includes 0)" in answer  # one seed went the other way
+
+
+def test_over_three_seeds_the_lead_over_the_runner_up_says_whether_the_seeds_separate_them():
+    """'Which backbone' is the tool's question: over 3 or more common seeds the lead is a paired difference with
+    its interval, in either language; over two it stays a plain margin, since two seeds cannot tell."""
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    record = _grid_record({"a_probe": [0.90, 0.91, 0.92], "b_probe": [0.80, 0.82, 0.81]})
+    answer = " ".join(verdict(record, translator("en")))
+    assert (
+        "It leads b_probe by 10.00 points, significantly over 3 seeds (paired 95% interval +9.00 to +11.00)." in answer
+    )
+    answer = " ".join(verdict(record, translator("es")))
+    assert "Supera a b_probe por 10.00 puntos, de forma significativa sobre 3 semillas" in answer
+    two = _grid_record({"a_probe": [0.90, 0.91], "b_probe": [0.80, 0.82]}, seeds=(1, 2))
+    assert "It leads b_probe by 9.50 points. " in " ".join(verdict(two, translator("en")))
 
 
 def test_the_answer_says_when_no_transfer_row_ran():

@@ -62,6 +62,10 @@ STRINGS = {
         "v_best": "Best: {model}, {acc:.2f}% test accuracy, after {seconds:.0f} s of training with {params:,} "
         "trainable parameters.",
         "v_margin": "It leads {other} by {points:.2f} points.",
+        "v_margin_significant": "It leads {other} by {points:.2f} points, significantly over {n} seeds (paired 95% "
+        "interval {low:+.2f} to {high:+.2f}).",
+        "v_margin_not_significant": "It leads {other} by {points:.2f} points, which is not significant over {n} "
+        "seeds (the paired 95% interval, {low:+.2f} to {high:+.2f}, includes 0).",
         "v_tie": "It ties with {other} (the same test accuracy): the run does not separate them.",
         "v_cnn_wins": "No transfer row beats the CNN trained from scratch here.",
         "v_scratch_wins": "{model} is trained from scratch too: no transfer row beats it here.",
@@ -162,6 +166,10 @@ STRINGS = {
         "v_best": "Mejor: {model}, {acc:.2f}% de precisión en test, tras {seconds:.0f} s de entrenamiento con "
         "{params:,} parámetros entrenables.",
         "v_margin": "Supera a {other} por {points:.2f} puntos.",
+        "v_margin_significant": "Supera a {other} por {points:.2f} puntos, de forma significativa sobre {n} "
+        "semillas (intervalo del 95% pareado de {low:+.2f} a {high:+.2f}).",
+        "v_margin_not_significant": "Supera a {other} por {points:.2f} puntos, lo que no es significativo sobre {n} "
+        "semillas (el intervalo del 95% pareado, de {low:+.2f} a {high:+.2f}, incluye el 0).",
         "v_tie": "Empata con {other} (la misma precisión en test): la ejecución no los separa.",
         "v_cnn_wins": "Ninguna fila de transferencia supera aquí a la CNN entrenada desde cero.",
         "v_scratch_wins": "{model} también se entrena desde cero: ninguna fila de transferencia lo supera aquí.",

@@ -6,7 +6,7 @@ from statistics import fmean
 
 from . import recipes
 from .records import all_but_zero
-from .stats import MIN_SEEDS, baseline_name
+from .stats import MIN_SEEDS, baseline_name, groups, paired_difference, sized
 
 SMALL_TEST_SET = 100  # test images below which one image is more than a point of accuracy
 
@@ -22,6 +22,7 @@ class Leader:
     cell: dict | None = None
     runner: str | None = None
     runner_accuracy: float | None = None
+    lead: object = None  # stats.Estimate of the paired lead over the runner across seeds, or None
 
 
 def _cell_of(record, row):
@@ -63,6 +64,12 @@ def leader(record):
     rows = [r for r in record.ok_rows if (r.name, r.budget, r.input_size) == (top["model"], *where)]
     rivals = [c for c in cells if (c["budget"], c["input_size"]) == where and c is not top]
     runner = max(rivals, key=lambda c: c["mean"], default=None)
+    lead = None
+    if runner:
+        size = f"{top['input_size']}px"
+        lead = paired_difference(
+            groups(record.rows, sized), f"{top['model']} {size}", f"{runner['model']} {size}", where[0]
+        )
     return Leader(
         max(rows, key=lambda r: r.test_accuracy),
         top["mean"],
@@ -70,6 +77,7 @@ def leader(record):
         top,
         runner and runner["model"],
         runner and runner["mean"],
+        lead,
     )
 
 
@@ -85,7 +93,7 @@ def verdict(record, t):
     if top.runner:
         points = (top.accuracy - top.runner_accuracy) * 100
         tied = round(points, 2) == 0  # equal as printed: "leads by 0.00 points" would name a winner there is not
-        sentences.append(t("v_tie", other=top.runner) if tied else t("v_margin", points=points, other=top.runner))
+        sentences.append(t("v_tie", other=top.runner) if tied else _margin(top, points, t))
     base = baseline_name(record)
     cell = top.cell if record.is_grid else None
     transfer = [row for row in record.rows if row.phase != "scratch"]
@@ -108,6 +116,16 @@ def verdict(record, t):
         sentences.append(t(key, model=item["model"], budget=item["from_budget"], base=item["baseline"]))
     sentences += _limits(record, seeds, t)
     return sentences
+
+
+def _margin(top, points, t):
+    """The lead over the runner-up; over 3 or more common seeds, with its paired interval and whether it is
+    significant, since "which backbone" is the tool's question too."""
+    lead = top.lead
+    if lead is None or lead.significant is None:
+        return t("v_margin", points=points, other=top.runner)
+    key = "v_margin_significant" if lead.significant else "v_margin_not_significant"
+    return t(key, points=lead.mean * 100, other=top.runner, n=lead.n, low=lead.low * 100, high=lead.high * 100)
 
 
 def _against_baseline(record, best, base, cell, t, who):
