@@ -595,6 +595,30 @@ def test_the_curves_title_names_the_contrast_only_when_both_kinds_of_row_are_dra
     assert curves_title_key([frozen]) == curves_title_key([scratch]) == "curves_title_plain"
 
 
+def test_all_but_zero_features_are_called_guessing_only_for_rows_that_did_guess():
+    """A standardising probe can learn from features of 1e-10 (MobileNetV3Small, random weights, 32 px: 92.5% on
+    digits) while the frozen head on the same features guesses: the answer must not say both could only guess."""
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    record = _grid_record({"m_probe": [0.925], "m": [0.1028], "cnn": [0.97]}, seeds=(1,))
+    record.dataset["class_names"] = [str(digit) for digit in range(10)]
+    for row in record.rows:
+        row.phase = "frozen" if row.name == "m" else row.phase
+        row.feature_max = None if row.name == "cnn" else 1.5e-10
+    answer = " ".join(verdict(record, translator("en")))
+    assert (
+        "m: the backbone's pooled features are all but zero (largest 1.5e-10), so these heads could only guess"
+        in answer
+    )
+    assert (
+        "m_probe: the backbone's pooled features are all but zero (largest 1.5e-10), yet they still separate" in answer
+    )
+    assert "m_probe, m:" not in answer and "m, m_probe:" not in answer
+    record.dataset.pop("class_names")  # a record without its classes: no chance level, the old wording for all
+    assert "m_probe, m: the backbone's pooled features are all but zero" in " ".join(verdict(record, translator("en")))
+
+
 def test_a_few_mistakes_get_a_narrow_figure_and_many_fill_rows_of_six(tmp_path, monkeypatch):
     from transferbench import plots
 

@@ -119,8 +119,9 @@ def cached_features(model, cfg, ctx, key, cut_after, label, spec):
     if all_but_zero(used["feature_max"]) and first_use:
         print(
             f"{label}: the pooled features are all but zero (largest "
-            f"{used['feature_max']:.1e}), so a head on them can only guess; random weights at small input sizes "
-            "do this: use --weights imagenet or a larger --input-size",
+            f"{used['feature_max']:.1e}), so a head on them can only guess (a probe, which standardises each "
+            "feature, may still learn); random weights at small input sizes do this: use --weights imagenet or a "
+            "larger --input-size",
             file=sys.stderr,
         )
     return entry, seconds, hit, used

@@ -89,6 +89,9 @@ STRINGS = {
         "v_random": "Backbones ran with random weights: this says nothing about ImageNet transfer.",
         "v_flat": "{models}: the backbone's pooled features are all but zero (largest {largest:.1e}), so these heads "
         "could only guess; random weights at small input sizes do this.",
+        "v_flat_learned": "{models}: the backbone's pooled features are all but zero (largest {largest:.1e}), yet "
+        "they still separate the classes once each feature is standardised, as a probe does; a head on the raw "
+        "features could only guess.",
         "v_course": "The course recipe under-trains heads (Adam {lr:g}, an epoch cap of {epochs}): use the fair "
         "recipe before concluding that transfer loses.",
         "v_fast": "The fast recipe stops each head's search at {epochs} epochs on a falling learning rate, which can "
@@ -196,6 +199,9 @@ STRINGS = {
         "v_random": "Las redes base usaron pesos aleatorios: esto no dice nada de la transferencia desde ImageNet.",
         "v_flat": "{models}: las características de la red base son casi nulas (la mayor, {largest:.1e}), así que "
         "estas cabezas solo podían adivinar; los pesos aleatorios con entradas pequeñas hacen esto.",
+        "v_flat_learned": "{models}: las características de la red base son casi nulas (la mayor, {largest:.1e}), "
+        "pero aún separan las clases una vez estandarizada cada una, como hace una sonda; una cabeza sobre las "
+        "características sin escalar solo podría adivinar.",
         "v_course": "La receta del curso entrena poco las cabezas (Adam {lr:g}, tope de épocas {epochs}): usa la "
         "receta fair antes de concluir que la transferencia pierde.",
         "v_fast": "La receta fast detiene la búsqueda de cada cabeza a las {epochs} épocas con una tasa de aprendizaje "

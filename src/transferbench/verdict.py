@@ -9,6 +9,7 @@ from .records import all_but_zero
 from .stats import MIN_SEEDS, baseline_name, groups, paired_difference, sized
 
 SMALL_TEST_SET = 100  # test images below which one image is more than a point of accuracy
+GUESSING = 1.5  # a row under this multiple of chance accuracy (1 / classes) has learned next to nothing
 
 
 @dataclass(frozen=True)
@@ -162,9 +163,12 @@ def _limits(record, seeds, t):
     if "random" in weights:
         notes.append(t("v_random"))
     flat = [r for r in record.ok_rows if r.phase in ("frozen", "probe") and all_but_zero(r.feature_max)]
-    if flat:
-        names = ", ".join(dict.fromkeys(r.name for r in flat))
-        notes.append(t("v_flat", models=names, largest=max(r.feature_max for r in flat)))
+    classes = len(record.dataset.get("class_names") or []) or None
+    learned = [r for r in flat if classes and r.test_accuracy >= GUESSING / classes]
+    for key, rows in (("v_flat", [r for r in flat if r not in learned]), ("v_flat_learned", learned)):
+        if rows:
+            names = ", ".join(dict.fromkeys(r.name for r in rows))
+            notes.append(t(key, models=names, largest=max(r.feature_max for r in rows)))
     if record.config.get("recipe") == "course":
         notes.append(t("v_course", lr=record.config["lr"], epochs=record.config["epochs"]))
     if record.config.get("recipe") == "fast":
