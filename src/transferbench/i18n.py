@@ -77,9 +77,9 @@ STRINGS = {
         "v_vs_cnn_unknown": "It is {points:+.2f} points against {base}; this run cannot tell whether that is more "
         "than seed-to-seed noise.",
         "v_vs_cnn_significant": "{who} beats {base} by {points:+.2f} points on average over seeds, and the "
-        "difference is significant (95% bootstrap interval excludes 0).",
+        "difference is significant (paired 95% interval {low:+.2f} to {high:+.2f}).",
         "v_vs_cnn_not_significant": "It is {points:+.2f} points against {base} on average over seeds, which is "
-        "not significant (the 95% interval includes 0).",
+        "not significant (the paired 95% interval, {low:+.2f} to {high:+.2f}, includes 0).",
         "v_crossover": "{model} beats {base} significantly from {budget} labelled images on.",
         "v_crossover_all": "{model} beats {base} significantly only with all labelled images.",
         "v_small_test": "The test set has only {n} images: one image is {step:.2f} points, so smaller differences "
@@ -187,9 +187,9 @@ STRINGS = {
         "v_vs_cnn_unknown": "Queda a {points:+.2f} puntos de {base}; esta ejecución no puede decir si eso supera "
         "el ruido entre semillas.",
         "v_vs_cnn_significant": "{who} supera a {base} por {points:+.2f} puntos de media sobre "
-        "semillas, y la diferencia es significativa (el intervalo bootstrap del 95% excluye el 0).",
+        "semillas, y la diferencia es significativa (intervalo del 95% pareado de {low:+.2f} a {high:+.2f}).",
         "v_vs_cnn_not_significant": "Queda a {points:+.2f} puntos de {base} de media sobre semillas, sin "
-        "significación (el intervalo del 95% incluye el 0).",
+        "significación (el intervalo del 95% pareado, de {low:+.2f} a {high:+.2f}, incluye el 0).",
         "v_crossover": "{model} supera a {base} de forma significativa a partir de {budget} imágenes etiquetadas.",
         "v_crossover_all": "{model} supera a {base} de forma significativa solo con todas las imágenes etiquetadas.",
         "v_small_test": "El conjunto de test tiene solo {n} imágenes: una imagen vale {step:.2f} puntos, así que "

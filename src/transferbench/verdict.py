@@ -146,9 +146,11 @@ def _against_baseline(record, best, base, cell, t, who):
         paired = cell is not None and cell["n"] > 1 and cell["difference"] is not None
         points = cell["difference"] * 100 if paired else (best.test_accuracy - cnn.test_accuracy) * 100
         return t("v_vs_cnn_unknown", points=points, base=base)
+    interval = {"points": cell["difference"] * 100, "low": cell["difference_low"] * 100}
+    interval["high"] = cell["difference_high"] * 100
     if cell["significant"]:
-        return t("v_vs_cnn_significant", who=who, points=cell["difference"] * 100, base=base)
-    return t("v_vs_cnn_not_significant", points=cell["difference"] * 100, base=base)
+        return t("v_vs_cnn_significant", who=who, base=base, **interval)
+    return t("v_vs_cnn_not_significant", base=base, **interval)
 
 
 def _limits(record, seeds, t):
