@@ -59,6 +59,8 @@ def test_bad_files_name_the_key(tmp_path, text, message):
         ({"train_limit": 5}, "train_limit must be >= 20"),
         ({"weights": "imagenett"}, "did you mean 'imagenet'"),
         ({"models": []}, "models is empty"),
+        ({"input_sizes": "²"}, "input_sizes must be whole numbers, got '²'"),  # isdigit() but not int()
+        ({"seeds": "42,4²"}, "seeds must be a count like 3 or a list like 1,7,42, got .42,4²."),
     ],
 )
 def test_bad_values_name_the_setting(settings, message):

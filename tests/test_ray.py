@@ -159,6 +159,8 @@ def test_ray_missing_or_unreachable_is_one_line_and_nothing_written(tmp_path, ca
     assert main(["run", "--models", "cnn", "--executor", "ray", "--ray-address", "127.0.0.1:1", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot reach the Ray cluster at 127.0.0.1:1" in err
+    assert main(["run", "--models", "cnn", "--executor", "ray", "--ray-address", "127.0.0.1:²", "--out", str(out)]) == 2
+    assert "--ray-address must be auto or HOST:PORT, got '127.0.0.1:²'" in capsys.readouterr().err  # not a traceback
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert main(["run", "--models", "cnn", "--executor", "ray", "--out", str(out)]) == 2
     assert "--executor ray needs Ray: pip install -e '.[ray]'" in capsys.readouterr().err

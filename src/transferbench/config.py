@@ -219,7 +219,8 @@ def _whole(text, name):
     """An int from an int or a string of digits, else UsageError."""
     if isinstance(text, int) and not isinstance(text, bool):
         return text
-    if isinstance(text, str) and text.strip().lstrip("-").isdigit():
+    digits = text.strip().lstrip("-") if isinstance(text, str) else ""
+    if digits.isascii() and digits.isdigit():  # '²' is a digit to isdigit() but not to int()
         return int(text)
     raise UsageError(f"{name} must be whole numbers, got {text!r}")
 

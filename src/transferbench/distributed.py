@@ -55,7 +55,7 @@ def _probe(address, timeout=5.0):
     import socket
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()):
         raise UsageError(f"--ray-address must be auto or HOST:PORT, got {address!r}")
     try:
         with socket.create_connection((host, int(port)), timeout=timeout):

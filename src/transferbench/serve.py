@@ -210,7 +210,7 @@ class ModelBook:
 async def read_bounded(request):
     """The request body, or BadUpload when it is over MAX_UPLOAD_BYTES (checked before and while reading)."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
         raise BadUpload(f"the upload is {int(declared):,} bytes; the limit is {MAX_UPLOAD_BYTES:,}")
     chunks, size = [], 0
     async for chunk in request.stream():
