@@ -204,6 +204,25 @@ def test_grid_runs_every_cell_and_reports_the_curve(grid_run, capsys):
 
 
 @pytest.mark.slow
+def test_a_report_recomputes_the_grid_statistics_from_the_rows(grid_run, tmp_path):
+    """Statistics follow from the rows: a run folder written under an older interval method (or edited) is
+    reported in the current method throughout, the answer and the grid table alike."""
+    import shutil
+
+    _, out = grid_run
+    old = shutil.copytree(out, tmp_path / "old")
+    record = json.loads((old / "results.json").read_text())
+    record["statistics"]["methods"] = {key: "an older method" for key in record["statistics"]["methods"]}
+    for cell in record["statistics"]["cells"]:
+        cell["low"], cell["high"] = 0.0, 1.0
+    (old / "results.json").write_text(json.dumps(record))
+    assert main(["report", str(old)]) == 0
+    report = (old / "report.md").read_text()
+    assert "an older method" not in report and "[0.00, 100.00]" not in report
+    assert f"intervals: {stats.POOLED_METHOD}" in report  # two seeds
+
+
+@pytest.mark.slow
 def test_probe_model_predicts_like_its_recorded_predictions(grid_run):
     import keras
 

@@ -13,7 +13,7 @@ from . import __version__, plots
 from .errors import UsageError
 from .i18n import translator
 from .results import load_results, write_text
-from .stats import baseline_name
+from .stats import baseline_name, grid_statistics
 from .verdict import facts, verdict
 
 
@@ -321,6 +321,8 @@ def build_report(run_dir, *, lang="en", feature_model="vgg16", seed=0):
     t = translator(lang)
     record, data = _load_run(run_dir)
     if record.is_grid:
+        # the statistics follow from the rows; recomputed, a run made before a change of method reads in one method
+        record.statistics = grid_statistics(record)
         view, budget, cell_seed, size = one_cell(record)
         grid_figures = [_budget_figure(run_dir, record, t)]
         seed_figure = _seed_figure(run_dir, record, t)
