@@ -82,7 +82,8 @@ class RunConfig:
     seed: int = setting(42, "random seed of splits, subsets, weight init and shuffling")
     seeds: int | list[int] | None = setting(
         None,
-        "repeat every row: a count N (seed, seed+1, ...) or a list A,B,C; 3 or more give significance",
+        "repeat every row: a count N (seed, seed+1, ...) or a list A,B,C; 3 or more give significance (a paired "
+        "t-test; 5-10 find small differences)",
         metavar="N|A,B,C",
     )
     label_budgets: list[int | str] | None = setting(
