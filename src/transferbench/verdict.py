@@ -6,7 +6,7 @@ from statistics import fmean
 
 from . import recipes
 from .records import all_but_zero
-from .stats import MIN_SEEDS, baseline_name, groups, paired_difference, sized
+from .stats import MIN_SEEDS, Estimate, baseline_name, groups, paired_difference, sized
 
 SMALL_TEST_SET = 100  # test images below which one image is more than a point of accuracy
 GUESSING = 1.5  # a row under this multiple of chance accuracy (1 / classes) has learned next to nothing
@@ -23,7 +23,7 @@ class Leader:
     cell: dict | None = None
     runner: str | None = None
     runner_accuracy: float | None = None
-    lead: object = None  # stats.Estimate of the paired lead over the runner across seeds, or None
+    lead: Estimate | None = None  # the paired lead over the runner across their common seeds
 
 
 def _cell_of(record, row):
