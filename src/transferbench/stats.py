@@ -175,7 +175,7 @@ def grid_statistics(record):
             "from_budget": crossover(table, model, f"{base} {model.rsplit(' ', 1)[1]}", record.grid["budgets"]),
         }
         for model in models
-        if base and model.rsplit(" ", 1)[0] != base
+        if base and model.rsplit(" ", 1)[0] != base and len(record.grid["budgets"]) > 1  # one budget: no curve
     ]
     return {
         "cells": [dataclasses.asdict(cell) for cell in cells],

@@ -73,8 +73,7 @@ def grid_lines(record):
         lines.append(text.rstrip())
     if not against:
         lines.append("vs cnn: this run has no cnn row (add cnn to --models to compare with training from scratch)")
-    several_budgets = len(grid["budgets"]) > 1  # at one budget a crossover line only repeats the significance
-    for item in statistics["crossovers"] if several_budgets else []:
+    for item in statistics["crossovers"]:
         if not statistics["can_tell_significance"]:
             lines.append(f"crossover: {item['model']} vs {item['baseline']}: needs --seeds {MIN_SEEDS} or more")
         elif item["from_budget"] == "all":

@@ -110,8 +110,6 @@ def verdict(record, t):
     elif not base and len(transfer) == len(record.rows):  # the tool's question needs a scratch row to answer
         sentences.append(t("v_no_scratch"))
     crossovers = [c for c in (record.statistics or {}).get("crossovers", []) if c["from_budget"] is not None]
-    if len(record.grid.get("budgets", [])) < 2:  # one budget: a crossover would only repeat the significance
-        crossovers = []
     for item in crossovers:
         key = "v_crossover_all" if item["from_budget"] == "all" else "v_crossover"
         sentences.append(t(key, model=item["model"], budget=item["from_budget"], base=item["baseline"]))
