@@ -655,6 +655,25 @@ def test_all_but_zero_features_are_called_guessing_only_for_rows_that_did_guess(
     assert "m_probe, m: the backbone's pooled features are all but zero" in " ".join(verdict(record, translator("en")))
 
 
+def test_an_answer_whose_best_model_is_near_chance_says_nothing_learned_and_a_tie_is_said_once():
+    """Three classes of noise images: every model scores 1 in 3. The answer must say no model learned, and a
+    one-seed tie with the CNN must not also read "+0.00 points against cnn, cannot tell"."""
+    from transferbench.i18n import translator
+    from transferbench.verdict import chance, verdict
+
+    record = _grid_record({"m_probe": [1 / 3], "cnn": [1 / 3]}, seeds=(1,))
+    record.dataset["class_names"] = ["bird", "cat", "dog"]
+    answer = " ".join(verdict(record, translator("en")))
+    assert "That is near chance (33.33% for 3 classes): no model learned much" in answer
+    assert answer.count("It ties with cnn") == 1 and "+0.00 points" not in answer
+    assert "Eso está cerca del azar (33.33% con 3 clases)" in " ".join(verdict(record, translator("es")))
+    learned = _grid_record({"m_probe": [0.49], "cnn": [0.51]}, seeds=(1,))  # 1.47x and 1.53x chance
+    learned.dataset["class_names"] = ["bird", "cat", "dog"]
+    assert chance(learned) is None and "near chance" not in " ".join(verdict(learned, translator("en")))
+    learned.dataset.pop("class_names")  # no classes recorded: no chance level to compare with
+    assert chance(learned) is None
+
+
 def test_a_few_mistakes_get_a_narrow_figure_and_many_fill_rows_of_six(tmp_path, monkeypatch):
     from transferbench import plots
 

@@ -66,6 +66,9 @@ STRINGS = {
         "interval {low:+.2f} to {high:+.2f}).",
         "v_margin_not_significant": "It leads {other} by {points:.2f} points, which is not significant over {n} "
         "seeds (the paired 95% interval, {low:+.2f} to {high:+.2f}, includes 0).",
+        "v_near_chance": "That is near chance ({chance:.2f}% for {classes} classes): no model learned much from "
+        "these images, so the comparison says little. Check that each class holds its own kind of image (a folder "
+        "dataset: one subfolder per class), or give more images.",
         "v_tie": "It ties with {other} (the same test accuracy): the run does not separate them.",
         "v_cnn_wins": "No transfer row beats the CNN trained from scratch here.",
         "v_scratch_wins": "{model} is trained from scratch too: no transfer row beats it here.",
@@ -173,6 +176,9 @@ STRINGS = {
         "semillas (intervalo del 95% pareado de {low:+.2f} a {high:+.2f}).",
         "v_margin_not_significant": "Supera a {other} por {points:.2f} puntos, lo que no es significativo sobre {n} "
         "semillas (el intervalo del 95% pareado, de {low:+.2f} a {high:+.2f}, incluye el 0).",
+        "v_near_chance": "Eso está cerca del azar ({chance:.2f}% con {classes} clases): ningún modelo aprendió "
+        "mucho de estas imágenes, así que la comparación dice poco. Comprueba que cada clase tenga su propio tipo "
+        "de imagen (un conjunto de carpetas: una subcarpeta por clase), o aporta más imágenes.",
         "v_tie": "Empata con {other} (la misma precisión en test): la ejecución no los separa.",
         "v_cnn_wins": "Ninguna fila de transferencia supera aquí a la CNN entrenada desde cero.",
         "v_scratch_wins": "{model} también se entrena desde cero: ninguna fila de transferencia lo supera aquí.",

@@ -1,7 +1,7 @@
 """The end-of-run summary printed to the terminal: the table, the best row, costs, and the grid's statistics."""
 
 from .stats import MIN_SEEDS, baseline_name
-from .verdict import leader, seed_cells
+from .verdict import chance, leader, seed_cells
 
 
 def _clip(text, width):
@@ -124,6 +124,9 @@ def print_summary(record, run_dir):
     ok = record.ok_rows
     if record.best:
         print("\n" + best_line(record))
+    near = chance(record)
+    if near:
+        print(f"near chance ({near * 100:.2f}% for {round(1 / near)} classes): no model learned much, see the report")
     if ok:
         print("trainable params per accuracy point" + (" (mean over seeds)" if seed_cells(record) else "") + ":")
         for label, params, accuracy in _params_per_point(record):

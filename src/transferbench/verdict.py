@@ -82,6 +82,15 @@ def leader(record):
     )
 
 
+def chance(record):
+    """Chance accuracy (1 / classes) when even the leader is under GUESSING times it, else None: then no model
+    learned, and comparing them says nothing about transfer."""
+    classes = len(record.dataset.get("class_names") or [])
+    if record.best is None or classes < 2:
+        return None
+    return 1 / classes if leader(record).accuracy < GUESSING / classes else None
+
+
 def verdict(record, t):
     """The verdict paragraph as a list of sentences in the translator's language."""
     if record.best is None:
@@ -91,6 +100,9 @@ def verdict(record, t):
     best = top.row
     params = best.trainable_params
     sentences = [t("v_best", model=best.name, acc=top.accuracy * 100, seconds=top.seconds, params=params)]
+    near = chance(record)
+    if near:
+        sentences.append(t("v_near_chance", chance=near * 100, classes=round(1 / near)))
     if top.runner:
         points = (top.accuracy - top.runner_accuracy) * 100
         tied = round(points, 2) == 0  # equal as printed: "leads by 0.00 points" would name a winner there is not
@@ -101,7 +113,8 @@ def verdict(record, t):
     if base and transfer and not any(row.ok for row in transfer):
         sentences.append(t("v_no_transfer", count=len(transfer)))
     elif base and best.phase != "scratch":
-        sentences.append(_against_baseline(record, best, base, cell, t, who=t("v_transfer")))
+        against = _against_baseline(record, best, base, cell, t, who=t("v_transfer"))
+        sentences += [] if against in sentences else [against]  # a tie with the CNN, already said
     elif base and best.name == base and transfer:
         sentences.append(t("v_cnn_wins"))
     elif base and best.name != base:  # another scratch model (cnn_modern) leads: that is no win for transfer
@@ -143,7 +156,7 @@ def _against_baseline(record, best, base, cell, t, who):
     if cell is None or cell["significant"] is None:  # over 2 seeds, still the paired mean difference of the grid
         paired = cell is not None and cell["n"] > 1 and cell["difference"] is not None
         points = cell["difference"] * 100 if paired else (best.test_accuracy - cnn.test_accuracy) * 100
-        return t("v_vs_cnn_unknown", points=points, base=base)
+        return t("v_tie", other=base) if round(points, 2) == 0 else t("v_vs_cnn_unknown", points=points, base=base)
     interval = {"points": cell["difference"] * 100, "low": cell["difference_low"] * 100}
     interval["high"] = cell["difference_high"] * 100
     if cell["significant"]:
