@@ -674,6 +674,29 @@ def test_an_answer_whose_best_model_is_near_chance_says_nothing_learned_and_a_ti
     assert chance(learned) is None
 
 
+def test_in_a_grid_of_sizes_the_answer_places_the_best_model_and_splits_a_model_s_flat_rows_by_size_and_seed():
+    """The answer "Best: cnn" over two input sizes does not say at which; and "m_probe could only guess" next to
+    "m_probe still separates the classes" contradicts itself unless each names its size and seeds."""
+    import dataclasses
+
+    from transferbench.i18n import translator
+    from transferbench.verdict import verdict
+
+    record = _grid_record({"m_probe": [0.10, 0.10, 0.10], "cnn": [0.97, 0.96, 0.98]})
+    record.grid["input_sizes"] = [32, 64]
+    record.dataset["class_names"] = [str(digit) for digit in range(10)]
+    for row, accuracy in zip(list(record.rows), [0.10, 0.10, 0.81, 0.95, 0.95, 0.95]):
+        record.rows.append(dataclasses.replace(row, id=row.id + "-64", input_size=64, test_accuracy=accuracy))
+    for row in record.rows:
+        row.feature_max = None if row.name == "cnn" else 1e-11
+    record.statistics = stats.grid_statistics(record)
+    answer = " ".join(verdict(record, translator("en")))
+    assert answer.startswith("Best: cnn at 32 px, 97.00% test accuracy")
+    assert "m_probe at 32 px, m_probe at 64 px (seeds 1, 2): the backbone's pooled features are all but zero" in answer
+    assert "m_probe at 64 px (seed 3): the backbone's pooled features are all but zero (largest 1.0e-11), yet" in answer
+    assert "m_probe a 64 px (semilla 3)" in " ".join(verdict(record, translator("es")))
+
+
 def test_a_few_mistakes_get_a_narrow_figure_and_many_fill_rows_of_six(tmp_path, monkeypatch):
     from transferbench import plots
 

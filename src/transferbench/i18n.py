@@ -66,6 +66,11 @@ STRINGS = {
         "interval {low:+.2f} to {high:+.2f}).",
         "v_margin_not_significant": "It leads {other} by {points:.2f} points, which is not significant over {n} "
         "seeds (the paired 95% interval, {low:+.2f} to {high:+.2f}, includes 0).",
+        "v_at_px": " at {px} px",
+        "v_with_budget": " with {budget:,} labelled images",
+        "v_with_all": " with all labelled images",
+        "v_seed_of": "{label} (seed {seeds})",
+        "v_seeds_of": "{label} (seeds {seeds})",
         "v_near_chance": "That is near chance ({chance:.2f}% for {classes} classes): no model learned much from "
         "these images, so the comparison says little. Check that each class holds its own kind of image (a folder "
         "dataset: one subfolder per class), or give more images.",
@@ -176,6 +181,11 @@ STRINGS = {
         "semillas (intervalo del 95% pareado de {low:+.2f} a {high:+.2f}).",
         "v_margin_not_significant": "Supera a {other} por {points:.2f} puntos, lo que no es significativo sobre {n} "
         "semillas (el intervalo del 95% pareado, de {low:+.2f} a {high:+.2f}, incluye el 0).",
+        "v_at_px": " a {px} px",
+        "v_with_budget": " con {budget:,} imágenes etiquetadas",
+        "v_with_all": " con todas las imágenes etiquetadas",
+        "v_seed_of": "{label} (semilla {seeds})",
+        "v_seeds_of": "{label} (semillas {seeds})",
         "v_near_chance": "Eso está cerca del azar ({chance:.2f}% con {classes} clases): ningún modelo aprendió "
         "mucho de estas imágenes, así que la comparación dice poco. Comprueba que cada clase tenga su propio tipo "
         "de imagen (un conjunto de carpetas: una subcarpeta por clase), o aporta más imágenes.",

@@ -99,7 +99,8 @@ def verdict(record, t):
     top = leader(record)
     best = top.row
     params = best.trainable_params
-    sentences = [t("v_best", model=best.name, acc=top.accuracy * 100, seconds=top.seconds, params=params)]
+    model = best.name + _where(record, best, t)
+    sentences = [t("v_best", model=model, acc=top.accuracy * 100, seconds=top.seconds, params=params)]
     near = chance(record)
     if near:
         sentences.append(t("v_near_chance", chance=near * 100, classes=round(1 / near)))
@@ -178,9 +179,10 @@ def _limits(record, seeds, t):
     flat = [r for r in record.ok_rows if r.phase in ("frozen", "probe") and all_but_zero(r.feature_max)]
     classes = len(record.dataset.get("class_names") or []) or None
     learned = [r for r in flat if classes and r.test_accuracy >= GUESSING / classes]
-    for key, rows in (("v_flat", [r for r in flat if r not in learned]), ("v_flat_learned", learned)):
+    guessed = [r for r in flat if r not in learned]
+    for key, rows, others in (("v_flat", guessed, learned), ("v_flat_learned", learned, guessed)):
         if rows:
-            names = ", ".join(dict.fromkeys(r.name for r in rows))
+            names = ", ".join(dict.fromkeys(_flat_label(record, r, rows, others, t) for r in rows))
             notes.append(t(key, models=names, largest=max(r.feature_max for r in rows)))
     if record.config.get("recipe") == "course":
         notes.append(t("v_course", lr=record.config["lr"], epochs=record.config["epochs"]))
@@ -189,6 +191,29 @@ def _limits(record, seeds, t):
     if not record.finished:
         notes.append(t("v_unfinished"))
     return notes
+
+
+def _where(record, row, t):
+    """ " at 64 px, with 1,000 labelled images": the row's place in a grid of several sizes or budgets, else ""."""
+    grid = record.grid or {}
+    where = ""
+    if len(grid.get("input_sizes", [])) > 1:
+        where += t("v_at_px", px=row.input_size)
+    if len(grid.get("budgets", [])) > 1:
+        where += t("v_with_all") if row.budget == "all" else t("v_with_budget", budget=row.budget)
+    return where
+
+
+def _flat_label(record, row, side, others, t):
+    """A flat-features row's model name; where the same model falls on the other side too (one size's or seed's
+    features separate the classes, another's do not), with its place in the grid and then its seeds."""
+    if row.name not in {r.name for r in others}:
+        return row.name
+    label = row.name + _where(record, row, t)
+    if label not in {r.name + _where(record, r, t) for r in others}:
+        return label
+    seeds = [str(r.seed) for r in side if r.name + _where(record, r, t) == label]
+    return t("v_seed_of" if len(seeds) == 1 else "v_seeds_of", label=label, seeds=", ".join(seeds))
 
 
 def facts(record, t):
