@@ -82,11 +82,16 @@ def leader(record):
     )
 
 
+def _classes(record):
+    """The dataset's number of classes, or None where the record lacks them (then there is no chance level)."""
+    return len(record.dataset.get("class_names") or []) or None
+
+
 def chance(record):
     """Chance accuracy (1 / classes) when even the leader is under GUESSING times it, else None: then no model
     learned, and comparing them says nothing about transfer."""
-    classes = len(record.dataset.get("class_names") or [])
-    if record.best is None or classes < 2:
+    classes = _classes(record)
+    if record.best is None or not classes or classes < 2:
         return None
     return 1 / classes if leader(record).accuracy < GUESSING / classes else None
 
@@ -177,7 +182,7 @@ def _limits(record, seeds, t):
     if "random" in weights:
         notes.append(t("v_random"))
     flat = [r for r in record.ok_rows if r.phase in ("frozen", "probe") and all_but_zero(r.feature_max)]
-    classes = len(record.dataset.get("class_names") or []) or None
+    classes = _classes(record)
     learned = [r for r in flat if classes and r.test_accuracy >= GUESSING / classes]
     guessed = [r for r in flat if r not in learned]
     for key, rows, others in (("v_flat", guessed, learned), ("v_flat_learned", learned, guessed)):
