@@ -159,6 +159,16 @@ CASES = {
     "toml-unknown-key": (lambda t: ["run", *_toml(t, "epoch = 3\n")], 2, r"unknown config key 'epoch'.*'epochs'"),
     "toml-wrong-type": (lambda t: ["run", *_toml(t, "epochs = 'ten'\n")], 2, r"'epochs' must be int, got str"),
     "toml-missing": (lambda t: ["run", "--config", str(t / "nope.toml")], 2, r"config file not found"),
+    "toml-run-not-a-table": (
+        lambda t: ["run", *_toml(t, "run = 0\n")],
+        2,
+        r"config key 'run' in .* must be a \[run\] table of settings, got int",
+    ),
+    "toml-keys-beside-run": (
+        lambda t: ["run", *_toml(t, "epochs = 2\n[run]\nmodels = ['cnn']\n")],
+        2,
+        r"has settings outside its \[run\] table \(epochs\): move them under \[run\]",
+    ),
     "dataset-file-missing": (lambda t: ["run", "--data-file", str(t / "nope.npz")], 2, r"not found"),
     "dataset-file-truncated": (lambda t: ["run", *_truncated_dataset(t)], 2, r"does not match"),
     "dataset-file-wrong-hash": (lambda t: ["run", *_wrong_hash_dataset(t)], 2, r"does not match"),

@@ -326,7 +326,8 @@ def load_toml(path):
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
-    raw = raw.get("run", raw)
+    if "run" in raw:
+        raw = _run_table(raw, path)
     settings = {}
     for key, value in raw.items():
         name = key.replace("-", "_")
@@ -334,6 +335,18 @@ def load_toml(path):
             raise UsageError(f"unknown config key '{key}' in {path}{did_you_mean(name, FIELDS)}")
         settings[name] = parse_value(name, value)
     return settings
+
+
+def _run_table(raw, path):
+    """The settings under [run]: a `run = 0` is no table, and keys beside [run] would be silently ignored."""
+    table, beside = raw["run"], sorted(key for key in raw if key != "run")
+    if not isinstance(table, dict):
+        raise UsageError(f"config key 'run' in {path} must be a [run] table of settings, got {type(table).__name__}")
+    if beside:
+        raise UsageError(
+            f"config file {path} has settings outside its [run] table ({', '.join(beside)}): move them under [run]"
+        )
+    return table
 
 
 def resolve(file_settings=None, flag_settings=None):
