@@ -29,7 +29,7 @@ values = st.one_of(
     st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=10), max_size=3),
     st.lists(st.integers(), max_size=3),
 )
-keys = st.one_of(st.sampled_from(sorted(FIELDS)), st.text(min_size=1, max_size=12))
+keys = st.one_of(st.sampled_from([*sorted(FIELDS), "run"]), st.text(min_size=1, max_size=12))  # "run": the table
 
 
 def _toml_value(value):
