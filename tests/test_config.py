@@ -4,7 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from transferbench.config import RunConfig, load_toml, resolve
+from transferbench.config import RunConfig, resolve
+from transferbench.config_file import load_toml
 from transferbench.errors import UsageError
 
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from transferbench.cli import _flag_settings, build_parser
-from transferbench.config import FIELDS, RunConfig, from_record, load_toml, resolve
+from transferbench.config import FIELDS, RunConfig, from_record, resolve
+from transferbench.config_file import load_toml
 from transferbench.errors import UsageError
 from transferbench.image_input import ImageError, load_image
 

@@ -206,7 +206,8 @@ def quiet_tensorflow():
 def cmd_run(args):
     """Handle `transferbench run`: parse the settings, call api.run, print the summary, map the outcome."""
     from . import api
-    from .config import RunConfig, load_toml, resolve
+    from .config import RunConfig, resolve
+    from .config_file import load_toml
     from .summary import print_summary
 
     quiet_tensorflow()
