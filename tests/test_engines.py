@@ -12,6 +12,7 @@ from transferbench.engines import (
     MAX_RELATIVE,
     auto_min_images,
     choose,
+    compare_speeds,
     resolve_engine,
     tf_forward,
     why_tensorflow,
@@ -189,9 +190,22 @@ def test_int8_rows_record_what_int8_cost(tmp_path, capsys):
         assert (row.status, row.engine, row.precision) == ("ok", "openvino", "int8"), row.reason
         assert 0.0 <= row.fp32_test_accuracy <= 1.0 and abs(row.test_accuracy - row.fp32_test_accuracy) < 0.2
     assert rows[0].engine_check.startswith("300 calibration images; vs tensorflow fp32 max abs")
+    assert rows[0].engine_speeds.startswith("openvino int8 ") and "vs tensorflow" in rows[0].engine_speeds
     assert float(rows[0].engine_check.split("max rel ")[1].split()[0]) > MAX_RELATIVE  # int8 is not fp32
     printed = capsys.readouterr().out
     assert "calibrating on 300 training images" in printed and "Statistics collection" not in printed
+
+
+def test_int8_speeds_are_named_int8_and_a_faster_tensorflow_says_to_drop_it(monkeypatch, capsys):
+    """On CPUs without int8 dot-product units int8 can gain nothing; the row's own timing is the evidence."""
+    rates = iter([100.0, 250.0])  # openvino first, then tensorflow
+    monkeypatch.setattr("transferbench.engines.images_per_second", lambda forward, images: next(rates))
+    speeds = compare_speeds(None, None, np.zeros((16, 32, 32, 3), np.uint8), "int8", "mobilenetv2 features")
+    assert str(speeds) == "openvino int8 100 vs tensorflow 250 images/s (0.40x) on 16 images"
+    assert capsys.readouterr().err.strip() == (
+        "mobilenetv2 features: tensorflow ran faster here (openvino int8 100 vs tensorflow 250 images/s (0.40x) "
+        "on 16 images); int8 gains nothing: drop --precision int8"
+    )
 
 
 def test_int8_needs_the_openvino_pass():

@@ -64,6 +64,7 @@ class Speeds:
     openvino: float
     tensorflow: float
     images: int
+    precision: str = "fp32"  # OpenVINO's; TensorFlow's is always fp32
 
     @property
     def ratio(self):
@@ -71,8 +72,9 @@ class Speeds:
         return self.openvino / self.tensorflow
 
     def __str__(self):
+        openvino = "openvino" if self.precision == "fp32" else f"openvino {self.precision}"
         return (
-            f"openvino {self.openvino:,.0f} vs tensorflow {self.tensorflow:,.0f} images/s ({self.ratio:.2f}x) "
+            f"{openvino} {self.openvino:,.0f} vs tensorflow {self.tensorflow:,.0f} images/s ({self.ratio:.2f}x) "
             f"on {self.images} images"
         )
 
@@ -207,20 +209,30 @@ def choose(extractor, sample, engine, threads=None, label="features", plain=None
         return forward, EngineChoice("tf", note=note + "; fell back to tf")
     max_abs = max(float(np.abs(a - b).max()) for a, b in zip(candidate, reference))
     max_rel = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(candidate, reference))
-    if calibration is not None:
-        note = f"{len(calibration)} calibration images; vs tensorflow fp32 max abs {max_abs:.2e}, max rel {max_rel:.2e}"
-        return fast, EngineChoice("openvino", max_abs, max_rel, note)
-    if max_rel > MAX_RELATIVE:
+    if calibration is None and max_rel > MAX_RELATIVE:
         note = f"openvino features differ from tensorflow's by {max_rel:.1e} relative (limit {MAX_RELATIVE:g})"
         print(f"{label}: {note}; using TensorFlow", file=sys.stderr)
         return forward, EngineChoice("tf", max_abs, max_rel, note + "; fell back to tf")
+    note = None
+    if calibration is not None:
+        note = f"{len(calibration)} calibration images; vs tensorflow fp32 max abs {max_abs:.2e}, max rel {max_rel:.2e}"
     speeds = None
     if batch is not None:  # a feature pass: how the two compare on this machine, as evidence in the row
-        timed = sample[:batch]
-        speeds = Speeds(images_per_second(fast, timed), images_per_second(forward, timed), len(timed))
-        if speeds.tensorflow > SLOWER_MARGIN * speeds.openvino:
-            print(f"{label}: tensorflow ran faster here ({speeds}); --engine tf would use it", file=sys.stderr)
-    return fast, EngineChoice("openvino", max_abs, max_rel, speeds=speeds)
+        speeds = compare_speeds(fast, forward, sample[:batch], precision, label)
+    return fast, EngineChoice("openvino", max_abs, max_rel, note, speeds)
+
+
+def compare_speeds(fast, forward, images, precision, label):
+    """Both engines timed on one batch; a clearly faster TensorFlow is named in one line, with what would use it."""
+    speeds = Speeds(images_per_second(fast, images), images_per_second(forward, images), len(images), precision)
+    if speeds.tensorflow > SLOWER_MARGIN * speeds.openvino:
+        fix = (
+            "--engine tf would use it"
+            if precision == "fp32"
+            else f"{precision} gains nothing: drop --precision {precision}"
+        )
+        print(f"{label}: tensorflow ran faster here ({speeds}); {fix}", file=sys.stderr)
+    return speeds
 
 
 def model_forward(model, engine, threads=None, label="model"):
