@@ -11,6 +11,7 @@ matmul rate). Random weights, MNIST-shaped uint8 inputs.
 """
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -62,7 +63,8 @@ def measure(name, size, count, threads, rate):
     latency_pass = openvino_forward(call, images, threads)  # predict's and the page's way: one call per batch
     ov_pass = openvino_forward(call, images, threads, batch=batch)  # the feature pass's way: split across streams
     try:
-        int8_pass = openvino_forward(call, images, threads, calibration_images(images), batch=batch)
+        with contextlib.redirect_stdout(sys.stderr):  # the quantizer's progress line would split the table
+            int8_pass = openvino_forward(call, images, threads, calibration_images(images), batch=batch)
     except RuntimeError as exc:  # a run falls back to TensorFlow here; the table says so
         print(f"{name} {size} px: int8 failed: {str(exc).strip().splitlines()[-1][:120]}", flush=True)
         int8_pass = None
