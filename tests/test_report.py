@@ -91,6 +91,29 @@ def test_the_answer_names_rows_whose_features_are_all_but_zero(run_dir):
     assert "mobilenetv2: the backbone's pooled features are all but zero" in answer
 
 
+def test_the_report_says_where_the_training_time_went(run_dir):
+    rows = [row for row in json.loads((run_dir / "results.json").read_text())["rows"] if row["status"] == "ok"]
+    frozen = next(row for row in rows if row["id"] == "mobilenetv2")
+    extraction = sum(row["feature_seconds"] or 0.0 for row in rows)
+
+    def part(phase):
+        chosen = [row for row in rows if row["phase"] == phase]
+        return sum(r["train_seconds"] - (r["feature_seconds"] or 0.0) + (r["evaluate_seconds"] or 0.0) for r in chosen)
+
+    main(["report", str(run_dir)])
+    markdown, page = (run_dir / "report.md").read_text(), (run_dir / "report.html").read_text()
+    split = (
+        f"feature extraction {extraction:.1f} s, heads (frozen rows) {part('frozen'):.1f} s, "
+        f"fine-tuning {part('fine_tuned'):.1f} s, from scratch {part('scratch'):.1f} s"
+    )
+    assert f"**Where the training time went:** {split}" in markdown  # the skipped row counts for nothing
+    assert f"<b>Where the training time went:</b> {split}</p>" in page
+    assert f"- mobilenetv2 at 32 px: {frozen['engine']}, {frozen['feature_seconds']:.1f} s (" in markdown
+    main(["report", str(run_dir), "--lang", "es"])
+    assert "**En qué se fue el tiempo de entrenamiento:** extracción de rasgos" in (run_dir / "report.md").read_text()
+    main(["report", str(run_dir)])
+
+
 def test_spanish_changes_titles(run_dir):
     main(["report", str(run_dir), "--lang", "es"])
     page = (run_dir / "report.html").read_text()

@@ -14,6 +14,7 @@ from .errors import UsageError
 from .i18n import translator
 from .results import load_results, write_text
 from .stats import baseline_name, grid_statistics
+from .summary import time_split_text
 from .verdict import facts, verdict
 
 
@@ -207,8 +208,8 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
 
 def frozen_passes(rows, t):
     """One entry per backbone x input size with a frozen pass: its engine(s) and, from a row that ran the pass rather
-    than reading it from the cache, what the engine check measured (difference from TensorFlow, both speeds); when
-    every row read the cache, that, so an entry without figures is never a mystery."""
+    than reading it from the cache, its seconds and what the engine check measured (difference from TensorFlow, both
+    speeds); when every row read the cache, that, so an entry without figures is never a mystery."""
     groups = {}
     for row in rows:
         if row.ok and row.engine and row.backbone:
@@ -220,7 +221,9 @@ def frozen_passes(rows, t):
         measured = "; ".join(filter(None, (ran.engine_check, ran.engine_speeds))) if ran else None
         if ran is None and all(r.features_from_cache for r in group):
             measured = t("pass_cached")
-        entries.append(f"{t('pass_at', backbone=backbone, px=px)}: {engines}" + (f" ({measured})" if measured else ""))
+        took = f", {ran.feature_seconds:.1f} s" if ran and ran.feature_seconds else ""
+        found = f" ({measured})" if measured else ""
+        entries.append(f"{t('pass_at', backbone=backbone, px=px)}: {engines}{took}{found}")
     return entries
 
 
@@ -246,6 +249,9 @@ def _markdown(record, header, cells, figures, t, run_dir):
     passes = frozen_passes(record.rows, t)
     if passes:
         lines += ["", f"**{t('passes')}:**", ""] + [f"- {entry}" for entry in passes]
+    split = time_split_text([r for r in record.rows if r.ok], t)
+    if split:
+        lines += ["", f"**{t('time_split')}:** {split}"]
     skipped = [r for r in record.rows if not r.ok]
     if skipped:
         lines += ["", f"## {t('not_ok')}", ""] + [f"- **{r.id}** ({r.status}): {r.reason}" for r in skipped]
@@ -293,6 +299,9 @@ def _html(record, header, cells, figures, t, run_dir):
     passes = frozen_passes(record.rows, t)
     if passes:
         parts.append(f"<p><b>{e(t('passes'))}:</b></p><ul>" + "".join(f"<li>{e(p)}</li>" for p in passes) + "</ul>")
+    split = time_split_text([r for r in record.rows if r.ok], t)
+    if split:
+        parts.append(f"<p><b>{e(t('time_split'))}:</b> {e(split)}</p>")
     skipped = [r for r in record.rows if not r.ok]
     if skipped:
         parts.append(

@@ -1,5 +1,6 @@
 """The end-of-run summary printed to the terminal: the table, the best row, costs, and the grid's statistics."""
 
+from .i18n import translator
 from .stats import MIN_SEEDS, baseline_name
 from .verdict import chance, leader, seed_cells
 
@@ -30,16 +31,28 @@ def comparison_lines(record):
     return lines
 
 
+TIME_PARTS = {
+    "frozen": "time_heads",
+    "probe": "time_heads",
+    "fine_tuned": "time_fine_tuning",
+    "scratch": "time_scratch",
+}
+
+
 def time_split(rows):
-    """Seconds spent on feature extraction, heads, fine-tuning and scratch models (train + evaluate)."""
-    part = {"frozen": "heads (frozen rows)", "probe": "heads (frozen rows)", "fine_tuned": "fine-tuning"}
-    part["scratch"] = "from scratch"
-    split = {"feature extraction": 0.0, **{name: 0.0 for name in part.values()}}
+    """Seconds spent on feature extraction, heads, fine-tuning and scratch models (train + evaluate), keyed by the
+    parts' names in i18n.STRINGS; parts that took no time are left out."""
+    split = dict.fromkeys(("time_extraction", "time_heads", "time_fine_tuning", "time_scratch"), 0.0)
     for row in rows:
         features = row.feature_seconds or 0.0
-        split["feature extraction"] += features
-        split[part[row.phase]] += row.train_seconds - features + (row.evaluate_seconds or 0.0)
+        split["time_extraction"] += features
+        split[TIME_PARTS[row.phase]] += row.train_seconds - features + (row.evaluate_seconds or 0.0)
     return {name: seconds for name, seconds in split.items() if seconds > 0}
+
+
+def time_split_text(rows, t, unit=" s"):
+    """'feature extraction 250.4 s, heads (frozen rows) 235.1 s, ...' in t's language; '' when nothing took time."""
+    return ", ".join(f"{t(part)} {seconds:.1f}{unit}" for part, seconds in time_split(rows).items())
 
 
 def _percent(value):
@@ -141,9 +154,9 @@ def print_summary(record, run_dir):
         )
     if record.is_grid and record.statistics:
         print("\n" + "\n".join(grid_lines(record)))
-    split = time_split(ok)
+    split = time_split_text(ok, translator("en"), unit="s")
     if split:
-        print("time split: " + ", ".join(f"{part} {seconds:.1f}s" for part, seconds in split.items()))
+        print("time split: " + split)
     for row in ok:
         if row.fp32_test_accuracy is not None:
             change = (row.test_accuracy - row.fp32_test_accuracy) * 100
