@@ -7,6 +7,9 @@ import pytest
 from PIL import Image
 
 from transferbench.cli import main
+from transferbench.i18n import translator
+from transferbench.records import RowResult, RowSpec
+from transferbench.reporting import frozen_passes
 
 pytestmark = pytest.mark.slow  # trains real rows or runs the CLI end to end
 
@@ -112,6 +115,18 @@ def test_the_report_says_where_the_training_time_went(run_dir):
     main(["report", str(run_dir), "--lang", "es"])
     assert "**En qué se fue el tiempo de entrenamiento:** extracción de rasgos" in (run_dir / "report.md").read_text()
     main(["report", str(run_dir)])
+
+
+def test_a_pass_run_once_per_seed_shows_its_seconds_summed():
+    def row(seed, cached, seconds, px=32):
+        spec = RowSpec(f"mobilenetv2@{px}px-s{seed}", "mobilenetv2", "frozen", "mobilenetv2", seed=seed, input_size=px)
+        return RowResult.of(spec, engine="tf", features_from_cache=cached, feature_seconds=seconds, train_seconds=5.0)
+
+    rows = [row(42, False, 1.5), row(43, False, 2.0), row(43, True, 0.01), row(42, False, 4.0, px=64)]
+    t = translator("en")
+    assert frozen_passes(rows, t) == ["mobilenetv2 at 32 px: tf, 3.5 s in 2 passes", "mobilenetv2 at 64 px: tf, 4.0 s"]
+    assert frozen_passes(rows[2:3], t) == ["mobilenetv2 at 32 px: tf (features read from the cache)"]
+    assert "3.5 s en 2 pasadas" in frozen_passes(rows, translator("es"))[0]
 
 
 def test_spanish_changes_titles(run_dir):

@@ -208,8 +208,9 @@ def build_figures(run_dir, record, data, t, *, feature_model="vgg16", seed=0):
 
 def frozen_passes(rows, t):
     """One entry per backbone x input size with a frozen pass: its engine(s) and, from a row that ran the pass rather
-    than reading it from the cache, its seconds and what the engine check measured (difference from TensorFlow, both
-    speeds); when every row read the cache, that, so an entry without figures is never a mystery."""
+    than reading it from the cache, what the engine check measured (difference from TensorFlow, both speeds); the
+    seconds of every pass it took (one per seed with random weights); when every row read the cache, that, so an entry
+    without figures is never a mystery."""
     groups = {}
     for row in rows:
         if row.ok and row.engine and row.backbone:
@@ -221,7 +222,9 @@ def frozen_passes(rows, t):
         measured = "; ".join(filter(None, (ran.engine_check, ran.engine_speeds))) if ran else None
         if ran is None and all(r.features_from_cache for r in group):
             measured = t("pass_cached")
-        took = f", {ran.feature_seconds:.1f} s" if ran and ran.feature_seconds else ""
+        passes = [r.feature_seconds for r in group if not r.features_from_cache and r.feature_seconds]
+        took = f", {sum(passes):.1f} s" if passes else ""
+        took += t("in_passes", count=len(passes)) if len(passes) > 1 else ""
         found = f" ({measured})" if measured else ""
         entries.append(f"{t('pass_at', backbone=backbone, px=px)}: {engines}{took}{found}")
     return entries
