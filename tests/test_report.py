@@ -9,7 +9,7 @@ from PIL import Image
 from transferbench.cli import main
 from transferbench.i18n import translator
 from transferbench.records import RowResult, RowSpec
-from transferbench.reporting import frozen_passes
+from transferbench.reporting import frozen_passes, seconds_with_features
 
 pytestmark = pytest.mark.slow  # trains real rows or runs the CLI end to end
 
@@ -127,6 +127,21 @@ def test_a_pass_run_once_per_seed_shows_its_seconds_summed():
     assert frozen_passes(rows, t) == ["mobilenetv2 at 32 px: tf, 3.5 s in 2 passes", "mobilenetv2 at 64 px: tf, 4.0 s"]
     assert frozen_passes(rows[2:3], t) == ["mobilenetv2 at 32 px: tf (features read from the cache)"]
     assert "3.5 s en 2 pasadas" in frozen_passes(rows, translator("es"))[0]
+
+
+def test_the_cost_against_input_size_counts_a_pass_another_cell_ran():
+    def row(name, phase, budget, train, features=None, backbone="mobilenetv2"):
+        spec = RowSpec(f"{name}@{budget}", name, phase, backbone, budget=budget)
+        return RowResult.of(spec, train_seconds=train, feature_seconds=features)
+
+    rows = [
+        row("mobilenetv2", "frozen", 200, 5.0, features=2.0),  # ran the pass: 2 s of its 5
+        row("mobilenetv2", "frozen", "all", 1.0, features=0.0),  # read it
+        row("mobilenetv2_probe", "probe", "all", 0.5, features=0.0),
+        row("cnn", "scratch", "all", 7.0, backbone=None),
+    ]
+    cost = seconds_with_features(rows)
+    assert cost == {"mobilenetv2@200": 5.0, "mobilenetv2@all": 3.0, "mobilenetv2_probe@all": 2.5, "cnn@all": 7.0}
 
 
 def test_spanish_changes_titles(run_dir):

@@ -5,7 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 
@@ -207,6 +207,8 @@ def resolution_curves(points, path, t):
     seconds = [p[2] for series in points.values() for p in series if p[2] > 0]
     if seconds and max(seconds) / min(seconds) > 20:  # log only where costs span orders of magnitude
         right.set_yscale("log")
+        right.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # '10', not '10^1'
+        right.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "25" else ""))
     left.legend()
     fig.suptitle(t("sizes_title"), fontweight="bold")
     return _save(fig, path)

@@ -105,16 +105,29 @@ def _seed_figure(run_dir, record, t):
     return (t("seed_points_title"), path, None)
 
 
+def seconds_with_features(rows):
+    """Each row's training seconds by id, a transfer row's counting its features' pass (per backbone, input size and
+    seed) even where another cell's row ran it: in a grid one row runs the pass and the others read it."""
+    spent = {}
+    for row in rows:
+        if row.backbone and row.feature_seconds:
+            key = (row.backbone, row.input_size, row.seed)
+            spent[key] = spent.get(key, 0.0) + row.feature_seconds
+    pass_of = {row.id: spent.get((row.backbone, row.input_size, row.seed), 0.0) for row in rows}
+    return {row.id: row.train_seconds - (row.feature_seconds or 0.0) + pass_of[row.id] for row in rows}
+
+
 def _resolution_figure(run_dir, record, t):
-    """Accuracy and training cost (mean over seeds, largest budget) against input size, per model."""
-    budget = record.grid["budgets"][-1]
+    """Accuracy and training cost, features' pass included (mean over seeds, largest budget), against input size, per
+    model."""
+    budget, cost = record.grid["budgets"][-1], seconds_with_features(record.ok_rows)
     series = {}
     for row in record.ok_rows:
         if row.budget == budget:
             series.setdefault(row.name, {}).setdefault(row.input_size, []).append(row)
     points = {
         name: [
-            (size, float(np.mean([r.test_accuracy for r in rs])), float(np.mean([r.train_seconds for r in rs])))
+            (size, float(np.mean([r.test_accuracy for r in rs])), float(np.mean([cost[r.id] for r in rs])))
             for size, rs in sorted(by_size.items())
         ]
         for name, by_size in series.items()
