@@ -181,7 +181,7 @@ def test_second_identical_run_skips_extraction_and_cache_cli(tmp_path, capsys):
     assert main(["cache", "info", "--cache-dir", str(tmp_path / "cache")]) == 0
     listing = capsys.readouterr().out
     assert "1 entry," in listing  # what each entry holds, in words a user reads:
-    assert "mobilenetv2 (random), mnist at 32 px, " in listing and "200 pool + 100 test images" in listing
+    assert "mobilenetv2 (random, seed 42), mnist at 32 px, " in listing and "200 pool + 100 test images" in listing
     assert main(["cache", "clear", "--cache-dir", str(tmp_path / "cache")]) == 0
     assert not list((tmp_path / "cache").rglob("*.npz"))
 
@@ -222,7 +222,7 @@ def test_all_but_zero_features_are_noticed_once_per_pass(tmp_path, capsys):
     args = ["run", "--weights", "random", "--models", "mobilenetv2,mobilenetv2_probe", "--fine-tune", "none"]
     args += ["--train-limit", "300", "--test-limit", "100", "--recipe", "course", "--epochs", "1", "--no-report"]
     assert main([*args, "--label-budgets", "100,all", "--out", str(tmp_path / "run"), "--no-disk-cache"]) == 0
-    notice = "mobilenetv2 (random): the pooled features are all but zero"
+    notice = "mobilenetv2 (random, seed 42): the pooled features are all but zero"
     assert capsys.readouterr().err.count(notice) == 1  # one pass feeds four rows: one notice, not four
     rows = json.loads((tmp_path / "run" / "results.json").read_text())["rows"]
     assert len(rows) == 4 and all(row["feature_max"] < 1e-6 for row in rows)

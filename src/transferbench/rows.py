@@ -200,6 +200,12 @@ def run_frozen_full(row, cfg, ctx):
     return model, updates, _evaluate(model, splits.x_test, updates)
 
 
+def _pass_label(spec, choice, cfg):
+    """A frozen pass's name in progress lines and the cache listing; random weights differ by seed, so it is named."""
+    weights = f"{choice.label}, seed {cfg.seed}" if choice.label == "random" else choice.label
+    return f"{spec.name} ({weights})"
+
+
 def extract_for(row, cfg, ctx):
     """Compute (or read) the cached features every row of this backbone x size x weights uses, as its frozen row
     would: (key, entry, seconds, engine fields). A distributed executor runs this once per cluster and shares
@@ -207,7 +213,7 @@ def extract_for(row, cfg, ctx):
     spec, model, _, choice = _frozen_model(row, cfg, ctx)
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
     key = frozen_key(spec, cfg, ctx, choice, model)
-    _, seconds, _, used = cached_features(model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec)
+    _, seconds, _, used = cached_features(model, cfg, ctx, key, cut, _pass_label(spec, choice, cfg), spec)
     return key, ctx.cache.memory[key], seconds, used
 
 
@@ -216,9 +222,7 @@ def run_frozen_cached(row, cfg, ctx):
     spec, model, head, choice = _frozen_model(row, cfg, ctx)
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
     key = frozen_key(spec, cfg, ctx, choice, model)
-    entry, feature_seconds, hit, used = cached_features(
-        model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec
-    )
+    entry, feature_seconds, hit, used = cached_features(model, cfg, ctx, key, cut, _pass_label(spec, choice, cfg), spec)
     updates = {
         "weights": choice.label,
         **count_params(model),
@@ -238,9 +242,7 @@ def run_probe(row, cfg, ctx):
     spec, model, _, choice = _frozen_model(row, cfg, ctx)
     cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None  # share the frozen row's cache entry
     key = frozen_key(spec, cfg, ctx, choice, model)
-    entry, feature_seconds, hit, used = cached_features(
-        model, cfg, ctx, key, cut, f"{spec.name} ({choice.label})", spec
-    )
+    entry, feature_seconds, hit, used = cached_features(model, cfg, ctx, key, cut, _pass_label(spec, choice, cfg), spec)
     splits = ctx.splits
     weights, bias, record = timed_probe(
         (entry["pooled_train"], splits.y_train), (entry["pooled_val"], splits.y_val), cfg.seed
