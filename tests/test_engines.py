@@ -141,7 +141,7 @@ def test_either_engine_gives_the_same_accuracies(tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_and_the_page_answer_alike_on_either_engine(digit_run):
+def test_predict_and_the_page_answer_alike_on_either_engine(digit_run, capsys):
     """OpenVINO for whole-model inference: predict's and the page's probabilities equal TensorFlow's."""
     import transferbench
     from transferbench.results import load_results
@@ -152,6 +152,9 @@ def test_predict_and_the_page_answer_alike_on_either_engine(digit_run):
     by_engine = {e: transferbench.predict(model_path, images, top=10, engine=e) for e in ("tf", "openvino")}
     for ours, theirs in zip(by_engine["openvino"], by_engine["tf"]):
         assert dict(ours.top) == pytest.approx(dict(theirs.top), abs=1e-4)
+    capsys.readouterr()
+    (missing,) = transferbench.predict(model_path, [digit_run / "no-such.png"], engine="openvino")
+    assert missing.error == "file not found" and "openvino (" not in capsys.readouterr().err  # nothing converted
     record = load_results(digit_run)
     books = {e: ModelBook(digit_run, record, e) for e in ("tf", "openvino", "auto")}
     assert {k: m.engine for k, m in books["openvino"].models.items()} == {"mobilenetv2": "openvino", "cnn": "openvino"}

@@ -4,6 +4,7 @@ The CLI and the notebook call these; every user-facing failure is a Transferbenc
 """
 
 import dataclasses
+import functools
 import importlib.util
 import os
 import sys
@@ -132,8 +133,14 @@ def predict(model_path, images, *, top=3, normalize=True, convention=None, show=
         raise UsageError(f"engine must be 'tf' or 'openvino', got {engine!r}")
     forward = None
     if resolve_engine(engine, None, None) == "openvino":
-        forward, choice = model_forward(model, "openvino", label=Path(model_path).name)
-        print(f"{Path(model_path).name}: {choice.engine} ({choice.record()['engine_check']})", file=sys.stderr)
+
+        @functools.cache
+        def compiled():  # converted on first use: a run whose files are all unreadable says so in a second
+            converted, choice = model_forward(model, "openvino", label=Path(model_path).name)
+            print(f"{Path(model_path).name}: {choice.engine} ({choice.record()['engine_check']})", file=sys.stderr)
+            return converted
+
+        forward = lambda images: compiled()(images)  # noqa: E731
     return predict_files(
         model, images, names, k=top, convention=convention, normalize=normalize, show=show, forward=forward
     )
