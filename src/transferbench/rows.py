@@ -10,12 +10,12 @@ from pathlib import Path
 
 import keras
 
-from .backbones import get_backbone
+from .backbones import BackboneSpec, get_backbone
 from .evaluate import predict_probabilities
 from .feature_cache import feature_key
 from .frozen_features import cached_features, frozen_key
 from .head_search import HeadSearch
-from .modeling import build_base, build_transfer_model, choose_weights, count_params, find_base
+from .modeling import WeightsChoice, build_base, build_transfer_model, choose_weights, count_params, find_base
 from .probe import probe_head, timed_probe
 from .recipes import cosine_rate, schedule
 from .scratch import SCRATCH_MODELS, cosine_schedule, modern_batch_size
@@ -200,72 +200,80 @@ def run_frozen_full(row, cfg, ctx):
     return model, updates, _evaluate(model, splits.x_test, updates)
 
 
-def _pass_label(spec, choice, cfg):
-    """A frozen pass's name in progress lines and the cache listing; random weights differ by seed, so it is named."""
-    weights = f"{choice.label}, seed {cfg.seed}" if choice.label == "random" else choice.label
-    return f"{spec.name} ({weights})"
+@dataclass
+class FrozenPass:
+    """A backbone row's phase-1 model and its features, computed or read from the cache: what the frozen row, its
+    probe and a cluster's one extraction share."""
+
+    spec: BackboneSpec
+    model: keras.Model
+    head: keras.Model
+    choice: WeightsChoice
+    key: str
+    entry: dict
+    seconds: float
+    hit: bool
+    used: dict  # the engine fields of the pass that made the features
+
+    def fields(self, model):
+        """A row's record fields for its weights, parameter counts (of `model`) and features."""
+        return {
+            "weights": self.choice.label,
+            **count_params(model),
+            "feature_key": self.key,
+            "feature_seconds": self.seconds,
+            "features_from_cache": self.hit,
+            **self.used,
+        }
+
+
+def _frozen_pass(row, cfg, ctx):
+    """The row's frozen model and its cached features; one entry (cut activations included when the backbone is
+    fine-tuned) serves the frozen row, its probe and its fine-tuning."""
+    spec, model, head, choice = _frozen_model(row, cfg, ctx)
+    cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
+    key = frozen_key(spec, cfg, ctx, choice, model)
+    weights = f"{choice.label}, seed {cfg.seed}" if choice.label == "random" else choice.label  # random: per seed
+    entry, seconds, hit, used = cached_features(model, cfg, ctx, key, cut, f"{spec.name} ({weights})", spec)
+    return FrozenPass(spec, model, head, choice, key, entry, seconds, hit, used)
 
 
 def extract_for(row, cfg, ctx):
     """Compute (or read) the cached features every row of this backbone x size x weights uses, as its frozen row
     would: (key, entry, seconds, engine fields). A distributed executor runs this once per cluster and shares
     the entry."""
-    spec, model, _, choice = _frozen_model(row, cfg, ctx)
-    cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
-    key = frozen_key(spec, cfg, ctx, choice, model)
-    _, seconds, _, used = cached_features(model, cfg, ctx, key, cut, _pass_label(spec, choice, cfg), spec)
-    return key, ctx.cache.memory[key], seconds, used
+    frozen = _frozen_pass(row, cfg, ctx)
+    return frozen.key, ctx.cache.memory[frozen.key], frozen.seconds, frozen.used
 
 
 def run_frozen_cached(row, cfg, ctx):
     """Phase 1 on cached features: one forward pass of the frozen base, then the head trains alone."""
-    spec, model, head, choice = _frozen_model(row, cfg, ctx)
-    cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None
-    key = frozen_key(spec, cfg, ctx, choice, model)
-    entry, feature_seconds, hit, used = cached_features(model, cfg, ctx, key, cut, _pass_label(spec, choice, cfg), spec)
-    updates = {
-        "weights": choice.label,
-        **count_params(model),
-        "feature_key": key,
-        "feature_seconds": feature_seconds,
-        "features_from_cache": hit,
-        **used,
-    }
+    frozen = _frozen_pass(row, cfg, ctx)
+    entry, head = frozen.entry, frozen.head
+    updates = frozen.fields(frozen.model)
     record = _train_head(head, ctx, cfg, (entry["pooled_train"], entry["pooled_val"]), row)
-    record["train_seconds"] += feature_seconds
+    record["train_seconds"] += frozen.seconds
     updates.update(record)
-    return model, updates, _evaluate_head(head, entry, ctx, updates)
+    return frozen.model, updates, _evaluate_head(head, entry, ctx, updates)
 
 
 def run_probe(row, cfg, ctx):
     """Linear probe: logistic regression on the cached pooled features, C chosen on validation."""
-    spec, model, _, choice = _frozen_model(row, cfg, ctx)
-    cut = spec.cut_after if spec.name in ctx.fine_tune_targets else None  # share the frozen row's cache entry
-    key = frozen_key(spec, cfg, ctx, choice, model)
-    entry, feature_seconds, hit, used = cached_features(model, cfg, ctx, key, cut, _pass_label(spec, choice, cfg), spec)
-    splits = ctx.splits
+    frozen = _frozen_pass(row, cfg, ctx)
+    entry, splits = frozen.entry, ctx.splits
     weights, bias, record = timed_probe(
         (entry["pooled_train"], splits.y_train), (entry["pooled_val"], splits.y_val), cfg.seed
     )
-    base = find_base(model)
     model, head = build_transfer_model(
-        spec,
-        base,
+        frozen.spec,
+        find_base(frozen.model),
         raw_shape=splits.x_train.shape[1:],
         num_classes=weights.shape[1],
         preprocess=cfg.preprocess,
         head=probe_head(weights, bias),
     )
-    record["train_seconds"] += feature_seconds
-    updates = {
-        "weights": choice.label,
-        **count_params(model),
-        "feature_key": key,
-        "feature_seconds": feature_seconds,
-        "features_from_cache": hit,
-        **used,
-        **record,
-    }
+    record["train_seconds"] += frozen.seconds
+    updates = {**frozen.fields(model), **record}
     return model, updates, _evaluate_head(head, entry, ctx, updates)
 
 
