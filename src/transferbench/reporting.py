@@ -265,7 +265,7 @@ def _markdown(record, header, cells, figures, t, run_dir):
     passes = frozen_passes(record.rows, t)
     if passes:
         lines += ["", f"**{t('passes')}:**", ""] + [f"- {entry}" for entry in passes]
-    split = time_split_text([r for r in record.rows if r.ok], t)
+    split = time_split_text(record.ok_rows, t)
     if split:
         lines += ["", f"**{t('time_split')}:** {split}"]
     skipped = [r for r in record.rows if not r.ok]
@@ -315,7 +315,7 @@ def _html(record, header, cells, figures, t, run_dir):
     passes = frozen_passes(record.rows, t)
     if passes:
         parts.append(f"<p><b>{e(t('passes'))}:</b></p><ul>" + "".join(f"<li>{e(p)}</li>" for p in passes) + "</ul>")
-    split = time_split_text([r for r in record.rows if r.ok], t)
+    split = time_split_text(record.ok_rows, t)
     if split:
         parts.append(f"<p><b>{e(t('time_split'))}:</b> {e(split)}</p>")
     skipped = [r for r in record.rows if not r.ok]
