@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -101,6 +102,10 @@ def test_end_to_end_writes_every_file_with_the_schema(tiny_run):
         lines = list(csv.DictReader(handle))
     assert [line["name"] for line in lines] == NAMES
     assert not list(out.rglob(".*.tmp")) and not [p for p in out.rglob(".*") if p.is_file()]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    modes = {p.relative_to(out).as_posix(): p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()}
+    assert set(modes.values()) == {0o666 & ~umask}, modes  # as a plain new file: readable where the umask lets
 
 
 @pytest.mark.slow

@@ -164,6 +164,18 @@ def test_atomic_group_write_touches_nothing_on_failure(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
 
 
+def test_files_written_atomically_get_the_umask_mode_not_a_private_one(tmp_path):
+    """mkstemp makes its files 0600: a run folder or feature cache shared with a group would be locked."""
+    old = os.umask(0o027)
+    results._file_mode.cache_clear()
+    try:
+        results.write_text(tmp_path / "shared.txt", "for the group")
+    finally:
+        os.umask(old)
+        results._file_mode.cache_clear()
+    assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == 0o640
+
+
 def test_two_runs_with_the_same_seed_are_identical(tmp_path, monkeypatch):
     monkeypatch.setattr("transferbench.recipes.HEAD_EPOCHS", 4)  # the lr grid stays; fewer epochs per lr
     cfg = RunConfig(

@@ -1,6 +1,7 @@
 """Run-folder files: atomic writes of results.json, results.csv, predictions and models."""
 
 import csv
+import functools
 import io
 import json
 import os
@@ -14,10 +15,21 @@ from .errors import OutputError, UsageError
 from .records import CSV_COLUMNS, RunRecord
 
 
+@functools.cache
+def _file_mode():
+    """The mode a plain new file gets under this process's umask (os.umask can only be read by setting it)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _temp_beside(path):
-    """Create an empty temp file in path's folder (same file system, so a rename is atomic)."""
+    """Create an empty temp file in path's folder (same file system, so a rename is atomic), with the mode a
+    plain new file gets: mkstemp makes it private (0600), which would lock others out of a shared run folder
+    or feature cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix="".join(path.suffixes) or ".tmp")
+    os.fchmod(fd, _file_mode())
     os.close(fd)
     return Path(temp)
 
