@@ -186,6 +186,20 @@ def test_second_identical_run_skips_extraction_and_cache_cli(tmp_path, capsys):
     assert not list((tmp_path / "cache").rglob("*.npz"))
 
 
+def test_cache_info_names_a_damaged_entry_and_an_unfinished_write(tmp_path):
+    from transferbench.feature_cache import cache_entries
+
+    folder = tmp_path / "features"
+    folder.mkdir()
+    (folder / "0123abcd.npz").write_bytes(b"not a zip")
+    (folder / ".0123abcd.k2j4h1.npz").write_bytes(b"half an entry")  # what a SIGKILL mid-write leaves
+    described = {path.name: text for path, text, _ in cache_entries(tmp_path)}
+    assert described == {
+        "0123abcd.npz": "(unreadable: will be rebuilt)",
+        ".0123abcd.k2j4h1.npz": "(an unfinished write left by a killed run: cache clear removes it)",
+    }
+
+
 def test_a_full_disk_costs_the_feature_cache_not_the_run(tmp_path, monkeypatch, capsys):
     from transferbench import feature_cache
     from transferbench.errors import OutputError

@@ -155,6 +155,11 @@ def cache_entries(root):
     folder = Path(root) / "features"
     entries = []
     for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
+        if path.name.startswith("."):  # atomic_write's temp file: a run was killed while writing this entry
+            entries.append(
+                (path, "(an unfinished write left by a killed run: cache clear removes it)", path.stat().st_size)
+            )
+            continue
         try:
             with np.load(path, allow_pickle=False) as data:
                 description = json.loads(str(data["__meta__"])).get("description", "")
