@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import CALIBRATION_IMAGES
+from .i18n import recorded
 
 MAX_RELATIVE = 1e-4  # largest |openvino - tf| / max |tf| accepted, per output
 CHECK_IMAGES = 32
@@ -52,7 +53,7 @@ class EngineChoice:
         """Fields for the row's result."""
         check = None
         if self.max_rel is not None:
-            check = f"vs tensorflow max abs {self.max_abs:.2e}, max rel {self.max_rel:.2e}"
+            check = recorded("check", abs=self.max_abs, rel=self.max_rel)
         speeds = str(self.speeds) if self.speeds else None
         return {"engine": self.engine, "engine_check": self.note or check, "engine_speeds": speeds}
 
@@ -72,10 +73,9 @@ class Speeds:
         return self.openvino / self.tensorflow
 
     def __str__(self):
-        openvino = "openvino" if self.precision == "fp32" else f"openvino {self.precision}"
-        return (
-            f"{openvino} {self.openvino:,.0f} vs tensorflow {self.tensorflow:,.0f} images/s ({self.ratio:.2f}x) "
-            f"on {self.images} images"
+        engine = "openvino" if self.precision == "fp32" else f"openvino {self.precision}"
+        return recorded(
+            "speeds", engine=engine, fast=self.openvino, tf=self.tensorflow, ratio=self.ratio, images=self.images
         )
 
 
@@ -204,18 +204,18 @@ def choose(extractor, sample, engine, threads=None, label="features", plain=None
         reference, candidate = forward(sample[:CHECK_IMAGES]), fast(sample[:CHECK_IMAGES])
     except Exception as exc:  # a conversion or compile failure costs speed, not the row
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]  # OpenVINO's reason comes last
-        note = f"openvino failed ({type(exc).__name__}: {lines[-1][:150] if lines else ''})"
+        note = recorded("ov_failed", kind=type(exc).__name__, reason=lines[-1][:150] if lines else "")
         print(f"{label}: {note}; using TensorFlow", file=sys.stderr)
-        return forward, EngineChoice("tf", note=note + "; fell back to tf")
+        return forward, EngineChoice("tf", note=recorded("fell_back", note=note))
     max_abs = max(float(np.abs(a - b).max()) for a, b in zip(candidate, reference))
     max_rel = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(candidate, reference))
     if calibration is None and max_rel > MAX_RELATIVE:
-        note = f"openvino features differ from tensorflow's by {max_rel:.1e} relative (limit {MAX_RELATIVE:g})"
+        note = recorded("ov_differs", rel=max_rel, limit=MAX_RELATIVE)
         print(f"{label}: {note}; using TensorFlow", file=sys.stderr)
-        return forward, EngineChoice("tf", max_abs, max_rel, note + "; fell back to tf")
+        return forward, EngineChoice("tf", max_abs, max_rel, recorded("fell_back", note=note))
     note = None
     if calibration is not None:
-        note = f"{len(calibration)} calibration images; vs tensorflow fp32 max abs {max_abs:.2e}, max rel {max_rel:.2e}"
+        note = recorded("int8_check", count=len(calibration), abs=max_abs, rel=max_rel)
     speeds = None
     if batch is not None:  # a feature pass: how the two compare on this machine, as evidence in the row
         speeds = compare_speeds(fast, forward, sample[:batch], precision, label)
@@ -259,14 +259,10 @@ def why_tensorflow(requested, backbone_spec, input_size=None, images=None):
     if requested == "tf":
         return "--engine tf"
     if not openvino_available():
-        return "auto: OpenVINO is not installed (pip install -e '.[openvino]')"
+        return recorded("ov_missing")
     if input_size and too_short_for_openvino(images, input_size):
-        return (
-            f"auto: a pass over {images:,} images at {input_size} px is too short to repay converting it for "
-            f"OpenVINO, which needs {auto_min_images(input_size):,}; --engine openvino forces it"
-        )
-    name = backbone_spec.name if backbone_spec else "this model"
-    return f"auto: OpenVINO measured no faster for {name} at this size"
+        return recorded("too_short", images=images, px=input_size, needed=auto_min_images(input_size))
+    return recorded("no_faster", name=backbone_spec.name if backbone_spec else "this model")
 
 
 def resolve_engine(requested, backbone_spec, input_size, precision="fp32", images=None):

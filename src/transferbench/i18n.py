@@ -1,5 +1,9 @@
 """Every word of the report and its figures, in English and Spanish."""
 
+import functools
+import re
+from string import Formatter
+
 STRINGS = {
     "en": {
         "report_title": "transferbench report",
@@ -9,6 +13,18 @@ STRINGS = {
         "pass_cached": "features read from the cache",
         "in_passes": " in {count} passes",
         "time_split": "Where the training time went",
+        "r_epoch": "{count} epoch",
+        "r_epochs": "{count} epochs",
+        "r_course": "course: heads Adam {lr} <= {epochs}, CNN Adam {cnn_lr}, patience {patience}; fine-tuning Adam "
+        "{ft_lr} for {ft_epochs}",
+        "r_heads": "{recipe}: heads try Adam {rates} ({search}; best validation loss{cut}){length} {epochs}; "
+        "CNN Adam {cnn_lr} <= {cnn_epochs}; fine-tuning Adam {ft_lr} <= {ft_epochs}; early stopping on validation "
+        "loss, patience {patience}, best weights",
+        "r_cut": ", a rate stops once its pace over its last {window} epochs cannot catch the leader",
+        "r_constant": " for <=",
+        "r_cosine": ", each rate falling to 0 along a cosine over",
+        "r_side-by-side": "side-by-side",
+        "r_sequential": "sequential",
         "time_extraction": "feature extraction",
         "time_heads": "heads (frozen rows)",
         "time_fine_tuning": "fine-tuning",
@@ -128,6 +144,19 @@ STRINGS = {
         "pass_cached": "rasgos leídos de la caché",
         "in_passes": " en {count} pasadas",
         "time_split": "En qué se fue el tiempo de entrenamiento",
+        "r_epoch": "{count} época",
+        "r_epochs": "{count} épocas",
+        "r_course": "course: cabezas con Adam {lr} <= {epochs}, CNN con Adam {cnn_lr}, paciencia {patience}; ajuste "
+        "fino con Adam {ft_lr} durante {ft_epochs}",
+        "r_heads": "{recipe}: las cabezas prueban Adam {rates} ({search}; gana la menor pérdida de validación{cut})"
+        "{length} {epochs}; CNN con Adam {cnn_lr} <= {cnn_epochs}; ajuste fino con Adam {ft_lr} <= {ft_epochs}; parada "
+        "temprana por la pérdida de validación, paciencia {patience}, se guardan los mejores pesos",
+        "r_cut": ", y una tasa se detiene cuando a su ritmo de sus últimas {window} épocas ya no puede alcanzar a la "
+        "mejor",
+        "r_constant": " durante <=",
+        "r_cosine": ", cada tasa bajando a 0 a lo largo de un coseno de",
+        "r_side-by-side": "en paralelo",
+        "r_sequential": "una tras otra",
         "time_extraction": "extracción de rasgos",
         "time_heads": "cabezas (filas congeladas)",
         "time_fine_tuning": "ajuste fino",
@@ -248,7 +277,86 @@ STRINGS = {
 }
 
 
+LANGS = tuple(STRINGS)  # "en" first, then the order of RECORDED's other templates
+
+# Notes a run records in results.json, in English: (English template, Spanish). A report in Spanish shows a recorded
+# note in Spanish where it matches an English template (its values kept as recorded), else as recorded.
+RECORDED = {
+    "fell_back": ("{note}; fell back to tf", "{note}; se volvió a tf"),
+    "ov_missing": (
+        "auto: OpenVINO is not installed (pip install -e '.[openvino]')",
+        "auto: OpenVINO no está instalado (pip install -e '.[openvino]')",
+    ),
+    "too_short": (
+        "auto: a pass over {images:,} images at {px} px is too short to repay converting it for OpenVINO, which "
+        "needs {needed:,}; --engine openvino forces it",
+        "auto: una pasada de {images} imágenes a {px} px es demasiado corta para compensar su conversión a OpenVINO, "
+        "que necesita {needed}; --engine openvino la fuerza",
+    ),
+    "no_faster": (
+        "auto: OpenVINO measured no faster for {name} at this size",
+        "auto: OpenVINO no midió más rápido para {name} a este tamaño",
+    ),
+    "ov_failed": ("openvino failed ({kind}: {reason})", "openvino falló ({kind}: {reason})"),
+    "ov_differs": (
+        "openvino features differ from tensorflow's by {rel:.1e} relative (limit {limit:g})",
+        "las características de openvino difieren de las de tensorflow en {rel} relativo (límite {limit})",
+    ),
+    "check": (
+        "vs tensorflow max abs {abs:.2e}, max rel {rel:.2e}",
+        "frente a tensorflow: diferencia absoluta máxima {abs}, relativa máxima {rel}",
+    ),
+    "int8_check": (
+        "{count} calibration images; vs tensorflow fp32 max abs {abs:.2e}, max rel {rel:.2e}",
+        "{count} imágenes de calibración; frente a tensorflow fp32: diferencia absoluta máxima {abs}, relativa "
+        "máxima {rel}",
+    ),
+    "speeds": (
+        "{engine} {fast:,.0f} vs tensorflow {tf:,.0f} images/s ({ratio:.2f}x) on {images} images",
+        "{engine} {fast} frente a tensorflow {tf} imágenes/s ({ratio}x) en {images} imágenes",
+    ),
+}
+
+
+def recorded(key, **values):
+    """A note for results.json, in English."""
+    return RECORDED[key][0].format(**values)
+
+
+@functools.cache
+def _pattern(template):
+    """An English template as a regex with a named group per field (its format spec dropped)."""
+    parts = [
+        re.escape(text) + (f"(?P<{field}>.+?)" if field else "") for text, field, _, _ in Formatter().parse(template)
+    ]
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def translate_recorded(text, lang):
+    """A recorded English note in `lang`: the first template it matches, its values translated in turn."""
+    if lang == "en" or not text:
+        return text
+    for english, *others in RECORDED.values():
+        found = _pattern(english).fullmatch(text)
+        if found:
+            values = {name: translate_recorded(value, lang) for name, value in found.groupdict().items()}
+            return others[LANGS.index(lang) - 1].format(**values)
+    return text
+
+
+class Translator:
+    """t(key, **values): the report's words in one language; t.recorded(text): a recorded note in it."""
+
+    def __init__(self, lang):
+        self.lang, self.table = lang, STRINGS[lang]
+
+    def __call__(self, key, **values):
+        return self.table[key].format(**values) if values else self.table[key]
+
+    def recorded(self, text):
+        return translate_recorded(text, self.lang)
+
+
 def translator(lang):
-    """A function t(key, **values) for one language."""
-    table = STRINGS[lang]
-    return lambda key, **values: table[key].format(**values) if values else table[key]
+    """The Translator of one language."""
+    return Translator(lang)

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from .i18n import translator
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -58,29 +60,47 @@ def schedule(cfg, phase):
     }[phase]
 
 
-def _epochs(count):
-    """'1 epoch', '5 epochs'."""
-    return f"{count} epoch{'' if count == 1 else 's'}"
+def _epochs(count, t):
+    """'1 epoch', '5 epochs' in t's language."""
+    return t("r_epoch" if count == 1 else "r_epochs", count=count)
 
 
-def describe(cfg):
-    """One line for results and reports."""
+def describe(cfg, t=None):
+    """One line for results (English) and reports (t's language)."""
+    t = t or translator("en")
+    rates = {
+        "cnn_lr": f"{cfg.cnn_lr:g}",
+        "ft_lr": f"{cfg.fine_tune_lr:g}",
+        "ft_epochs": _epochs(cfg.fine_tune_epochs, t),
+    }
     if cfg.recipe == "course":
-        return (
-            f"course: heads Adam {cfg.lr:g} <= {_epochs(cfg.epochs)}, CNN Adam {cfg.cnn_lr:g}, "
-            f"patience {cfg.patience}; "
-            f"fine-tuning Adam {cfg.fine_tune_lr:g} for {_epochs(cfg.fine_tune_epochs)}"
-        )
+        return t("r_course", lr=f"{cfg.lr:g}", epochs=_epochs(cfg.epochs, t), patience=cfg.patience, **rates)
     heads = schedule(cfg, "frozen")
     search = cfg.head_search if cfg.cache else "sequential"
-    cut = f", a rate stops once its pace over its last {CUT_WINDOW} epochs cannot catch the leader" * (
-        search == "side-by-side"
+    return t(
+        "r_heads",
+        recipe=cfg.recipe,
+        rates=", ".join(f"{lr:g}" for lr in heads.learning_rates),
+        search=t(f"r_{search}"),
+        cut=t("r_cut", window=CUT_WINDOW) if search == "side-by-side" else "",
+        length=t(f"r_{heads.decay}"),
+        epochs=_epochs(heads.epochs, t),
+        cnn_epochs=_epochs(cfg.epochs, t),
+        patience=FAIR_PATIENCE,
+        **rates,
     )
-    length = {"constant": " for <=", "cosine": ", each rate falling to 0 along a cosine over"}[heads.decay]
-    return (
-        f"{cfg.recipe}: heads try Adam {', '.join(f'{lr:g}' for lr in heads.learning_rates)} "
-        f"({search}; best validation loss{cut}){length} {_epochs(heads.epochs)}; "
-        f"CNN Adam {cfg.cnn_lr:g} <= {_epochs(cfg.epochs)}; "
-        f"fine-tuning Adam {cfg.fine_tune_lr:g} <= {_epochs(cfg.fine_tune_epochs)}; "
-        f"early stopping on validation loss, patience {FAIR_PATIENCE}, best weights"
-    )
+
+
+def described_in(record, t):
+    """A run's recorded recipe in t's language, where this version describes the recorded config in the same words;
+    else (another version's recipe, or English) as recorded."""
+    from .config import from_record
+    from .errors import UsageError
+
+    if t.lang == "en" or not record.recipe:
+        return record.recipe
+    try:
+        cfg = from_record(record.config, "run")
+    except UsageError:
+        return record.recipe
+    return describe(cfg, t) if describe(cfg) == record.recipe else record.recipe

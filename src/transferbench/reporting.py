@@ -12,6 +12,7 @@ from sklearn.metrics import classification_report
 from . import __version__, plots
 from .errors import UsageError
 from .i18n import translator
+from .recipes import described_in
 from .results import load_results, write_text
 from .stats import baseline_name, grid_statistics
 from .summary import time_split_text
@@ -232,7 +233,7 @@ def frozen_passes(rows, t):
     for (backbone, px), group in groups.items():
         engines = ", ".join(dict.fromkeys(f"{r.engine} int8" if r.precision == "int8" else r.engine for r in group))
         ran = next((r for r in group if not r.features_from_cache and r.engine_check), None)
-        measured = "; ".join(filter(None, (ran.engine_check, ran.engine_speeds))) if ran else None
+        measured = "; ".join(t.recorded(n) for n in (ran.engine_check, ran.engine_speeds) if n) if ran else None
         if ran is None and all(r.features_from_cache for r in group):
             measured = t("pass_cached")
         passes = [r.feature_seconds for r in group if not r.features_from_cache and r.feature_seconds]
@@ -261,7 +262,7 @@ def _markdown(record, header, cells, figures, t, run_dir):
     ]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in cells]
     if record.recipe:
-        lines += ["", f"**{t('recipe')}:** {record.recipe}"]
+        lines += ["", f"**{t('recipe')}:** {described_in(record, t)}"]
     passes = frozen_passes(record.rows, t)
     if passes:
         lines += ["", f"**{t('passes')}:**", ""] + [f"- {entry}" for entry in passes]
@@ -311,7 +312,7 @@ def _html(record, header, cells, figures, t, run_dir):
     parts += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in cells]
     parts.append("</table></div>")
     if record.recipe:
-        parts.append(f"<p><b>{e(t('recipe'))}:</b> {e(record.recipe)}</p>")
+        parts.append(f"<p><b>{e(t('recipe'))}:</b> {e(described_in(record, t))}</p>")
     passes = frozen_passes(record.rows, t)
     if passes:
         parts.append(f"<p><b>{e(t('passes'))}:</b></p><ul>" + "".join(f"<li>{e(p)}</li>" for p in passes) + "</ul>")
