@@ -277,7 +277,7 @@ STRINGS = {
 }
 
 
-LANGS = tuple(STRINGS)  # "en" first, then the order of RECORDED's other templates
+LANGS = tuple(STRINGS)  # the order of each RECORDED entry's templates
 
 # Notes a run records in results.json, in English: (English template, Spanish). A report in Spanish shows a recorded
 # note in Spanish where it matches an English template (its values kept as recorded), else as recorded.
@@ -336,11 +336,11 @@ def translate_recorded(text, lang):
     """A recorded English note in `lang`: the first template it matches, its values translated in turn."""
     if lang == "en" or not text:
         return text
-    for english, *others in RECORDED.values():
-        found = _pattern(english).fullmatch(text)
+    for templates in RECORDED.values():
+        found = _pattern(templates[0]).fullmatch(text)
         if found:
             values = {name: translate_recorded(value, lang) for name, value in found.groupdict().items()}
-            return others[LANGS.index(lang) - 1].format(**values)
+            return templates[LANGS.index(lang)].format(**values)
     return text
 
 
