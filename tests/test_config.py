@@ -149,6 +149,15 @@ def test_seeds_count_expands_from_the_seed_and_lists_stay(tmp_path):
     assert resolve(load_toml(_toml(tmp_path, "seeds = 2\nseed = 1\n"))).seed_list() == [1, 2]
 
 
+def test_a_large_seed_count_is_said_back_in_case_one_seed_was_meant(capsys):
+    assert len(resolve({}, {"seeds": 47}).seed_list()) == 47
+    assert "seeds 47 is a count: every row runs 47 times (seeds 42-88); for seed 47 alone use --seed 47" in (
+        capsys.readouterr().err
+    )
+    resolve({}, {"seeds": 10})
+    assert capsys.readouterr().err == ""
+
+
 def test_run_help_says_each_default_once_and_what_a_no_flag_turns_off():
     from transferbench.cli import build_parser
 

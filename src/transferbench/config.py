@@ -14,6 +14,7 @@ from .errors import UsageError, did_you_mean
 DEFAULT_MODELS = ("vgg16", "resnet50", "mobilenetv2", "cnn")
 MAX_INPUT_SIZE = 512  # larger inputs exhaust memory in the feature pass; ImageNet backbones are trained at 224
 CALIBRATION_IMAGES = 300  # int8: NNCF's default subset size, drawn (seeded) from the training pool
+SEEDS_WORTH_A_NOTE = 10  # a larger seed count is said back, in case a single seed was meant
 OLD_SPELLINGS = {("recipe", "seed"): "course", ("preprocess", "seed"): "course"}  # renamed values still accepted
 
 
@@ -154,7 +155,15 @@ class RunConfig:
         if self.precision == "int8" and (self.engine == "tf" or not self.cache):
             raise UsageError("--precision int8 quantizes the cached OpenVINO pass: drop --engine tf / --no-cache")
         if isinstance(self.seeds, int):
-            self.seeds = [self.seed + i for i in range(self.seeds)]
+            count = self.seeds
+            self.seeds = [self.seed + i for i in range(count)]
+            if count > SEEDS_WORTH_A_NOTE:  # `--seeds 47` meant as `--seed 47` would run 47 times the work
+                listed = f"seeds {self.seeds[0]}-{self.seeds[-1]}"
+                print(
+                    f"note: seeds {count} is a count: every row runs {count} times ({listed}); "
+                    f"for seed {count} alone use --seed {count}",
+                    file=sys.stderr,
+                )
         return self
 
     def size_list(self):
