@@ -22,7 +22,9 @@ from pathlib import Path
 def main():
     """Run one experiment in a child process and print its peak memory, wall time and time split."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--keep", metavar="DIR", help="run folder to keep (default: a temporary one)")
+    parser.add_argument(
+        "--keep", "--out", dest="keep", metavar="DIR", help="run folder to keep (default: a temporary one)"
+    )
     args, passthrough = parser.parse_known_args()
     out = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_memory_")) / "run"
     if "--weights" not in passthrough:
